@@ -1,0 +1,42 @@
+# autosp — the two commands a newcomer needs are `make demo` and `make test`.
+# Both install what is missing (scripts/setup.sh), build incrementally, then run.
+
+BUILD_DIR   ?= build
+BUILD_TYPE  ?= Release
+AUTOSP_WERROR ?= OFF
+JOBS        ?= $(shell nproc)
+VENV        := .venv
+PYTHON      := $(VENV)/bin/python
+
+# Torch_DIR picks the LibTorch to build against. Default: the CPU LibTorch
+# inside the pinned torch wheel in .venv. On a GPU machine, point it at a
+# CUDA LibTorch: `make build Torch_DIR=/path/to/libtorch/share/cmake/Torch`.
+Torch_DIR ?=
+
+.PHONY: all setup configure build test demo clean
+
+all: build
+
+setup:
+	@scripts/setup.sh
+
+$(BUILD_DIR)/CMakeCache.txt: | setup
+	@tdir="$(Torch_DIR)"; \
+	if [ -z "$$tdir" ]; then tdir="$$($(PYTHON) -c 'import torch; print(torch.utils.cmake_prefix_path)')/Torch"; fi; \
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
+	  -DTorch_DIR="$$tdir" -DAUTOSP_WERROR=$(AUTOSP_WERROR)
+
+configure: $(BUILD_DIR)/CMakeCache.txt
+	@cmake -S . -B $(BUILD_DIR) -DAUTOSP_WERROR=$(AUTOSP_WERROR) > /dev/null
+
+build: setup configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+demo: build
+	$(BUILD_DIR)/bin/autosp launch -n 2 -- $(BUILD_DIR)/bin/autosp comm-check --sp 2 --dp 1
+
+clean:
+	rm -rf $(BUILD_DIR)

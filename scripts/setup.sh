@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what autosp needs to build and test, once. A second run installs
+# nothing: each step checks first. Used by `make setup` (and so by `make
+# build`, `make test`, `make demo`) and by CI.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${ROOT}/.venv"
+TORCH_VERSION="${AUTOSP_TORCH_VERSION:-2.13.0}"
+
+# Debian packages: the library, the package that provides it.
+APT_PACKAGES=(
+  cmake ninja-build g++ ccache pkg-config
+  libgtest-dev libgmock-dev       # GoogleTest / GoogleMock
+  nlohmann-json3-dev              # JSON (configs, HF config.json, safetensors headers)
+  libcli11-dev                    # CLI11 (the autosp command line)
+  libfmt-dev                      # fmt (formatting, tables)
+  llvm-14-tools                   # FileCheck for golden IR tests
+  python3-venv
+)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "${pkg}" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("${pkg}")
+  fi
+done
+if ((${#missing[@]})); then
+  echo "[setup] installing Debian packages: ${missing[*]}"
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+  ${SUDO} apt-get update -q
+  DEBIAN_FRONTEND=noninteractive ${SUDO} apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if [[ ! -x "${VENV}/bin/python" ]]; then
+  echo "[setup] creating virtualenv ${VENV}"
+  python3 -m venv "${VENV}"
+fi
+if ! "${VENV}/bin/python" -c "import torch,sys; sys.exit(0 if torch.__version__.split('+')[0]=='${TORCH_VERSION}' else 1)" 2>/dev/null; then
+  echo "[setup] installing torch==${TORCH_VERSION} into ${VENV} (CPU build; carries LibTorch C++)"
+  "${VENV}/bin/pip" install -q "torch==${TORCH_VERSION}" numpy
+fi

@@ -1,0 +1,7 @@
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+
+namespace autosp::cli {
+void AddCommCheckCommand(CLI::App&) {}
+}  // namespace autosp::cli

@@ -1,0 +1,16 @@
+// Each `autosp` subcommand lives in its own file and registers itself here.
+// A command's callback reports failure by throwing CLI::RuntimeError(exit_code)
+// after printing its message to stderr; main() turns that into the exit status.
+#pragma once
+
+namespace CLI {
+class App;
+}
+
+namespace autosp::cli {
+
+void AddLaunchCommand(CLI::App& app);     ///< autosp launch -n N -- cmd...
+void AddCommCheckCommand(CLI::App& app);  ///< autosp comm-check --sp S --dp D
+void AddIrCommand(CLI::App& app);         ///< autosp ir roundtrip|passes FILE
+
+}  // namespace autosp::cli
