@@ -1,0 +1,277 @@
+// Communicator over a c10d Backend (Gloo or NCCL). The only file that includes
+// the c10d process-group headers.
+//
+// The torch wheel does not ship Gloo's headers, which ProcessGroupGloo.hpp
+// includes; Debian's libgloo-dev provides them. Only declarations are used
+// from them: every Gloo object is made and driven inside libtorch_cpu, which
+// carries its own Gloo, and we never link Debian's libgloo.
+#include "runtime/comm/c10d_communicator.h"
+
+#include <ATen/ATen.h>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef AUTOSP_WITH_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+
+#include <cstdlib>
+
+#include <fmt/format.h>
+
+namespace autosp::runtime {
+namespace {
+
+c10d::ReduceOp ToC10d(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::kSum:
+    case ReduceOp::kAvg: return c10d::ReduceOp::SUM;  // divided afterwards
+    case ReduceOp::kMax: return c10d::ReduceOp::MAX;
+  }
+  return c10d::ReduceOp::SUM;
+}
+
+class C10dCommunicator final : public Communicator {
+ public:
+  C10dCommunicator(c10::intrusive_ptr<c10d::Backend> backend, std::string name,
+                   std::string backend_name, CommOptions options)
+      : backend_(std::move(backend)),
+        name_(std::move(name)),
+        backend_name_(std::move(backend_name)),
+        options_(options) {}
+
+  int rank() const override { return backend_->getRank(); }
+  int size() const override { return backend_->getSize(); }
+  const std::string& name() const override { return name_; }
+  std::string_view backend() const override { return backend_name_; }
+
+  void AllReduce(at::Tensor& tensor, ReduceOp op) override {
+    const std::string what = fmt::format("all_reduce({})", ReduceOpName(op));
+    RejectIntegerAvg(what, tensor, op);
+    Run(what, [&] {
+      std::vector<at::Tensor> tensors{tensor};
+      c10d::AllreduceOptions opts;
+      opts.reduceOp = ToC10d(op);
+      opts.timeout = options_.timeout;
+      return backend_->allreduce(tensors, opts);
+    });
+    if (op == ReduceOp::kAvg) tensor.div_(static_cast<double>(size()));
+  }
+
+  at::Tensor AllToAll(const at::Tensor& input) override {
+    RequireDivisible("all_to_all", input);
+    at::Tensor in = input.contiguous();
+    at::Tensor out = at::empty_like(in);
+    Run("all_to_all", [&] {
+      std::vector<int64_t> equal_splits;  // empty: equal splits along dim 0
+      c10d::AllToAllOptions opts;
+      opts.timeout = options_.timeout;
+      return backend_->alltoall_base(out, in, equal_splits, equal_splits, opts);
+    });
+    return out;
+  }
+
+  at::Tensor AllGather(const at::Tensor& input) override {
+    at::Tensor in = input.contiguous();
+    std::vector<int64_t> shape = in.sizes().vec();
+    if (shape.empty()) shape.push_back(1), in = in.reshape({1});
+    shape[0] *= size();
+    at::Tensor out = at::empty(shape, in.options());
+    Run("all_gather", [&] {
+      c10d::AllgatherOptions opts;
+      opts.timeout = options_.timeout;
+      return backend_->_allgather_base(out, in, opts);
+    });
+    return out;
+  }
+
+  at::Tensor ReduceScatter(const at::Tensor& input, ReduceOp op) override {
+    const std::string what = fmt::format("reduce_scatter({})", ReduceOpName(op));
+    RejectIntegerAvg(what, input, op);
+    RequireDivisible(what, input);
+    at::Tensor in = input.contiguous();
+    std::vector<int64_t> shape = in.sizes().vec();
+    shape[0] /= size();
+    at::Tensor out = at::empty(shape, in.options());
+    Run(what, [&] {
+      c10d::ReduceScatterOptions opts;
+      opts.reduceOp = ToC10d(op);
+      opts.timeout = options_.timeout;
+      return backend_->_reduce_scatter_base(out, in, opts);
+    });
+    if (op == ReduceOp::kAvg) out.div_(static_cast<double>(size()));
+    return out;
+  }
+
+  void Broadcast(at::Tensor& tensor, int root) override {
+    const std::string what = fmt::format("broadcast(root={})", root);
+    if (root < 0 || root >= size()) {
+      throw std::invalid_argument(
+          fmt::format("{}: root {} is not a rank of the group", DescribeCall(what, *this), root));
+    }
+    Run(what, [&] {
+      std::vector<at::Tensor> tensors{tensor};
+      c10d::BroadcastOptions opts;
+      opts.rootRank = root;
+      opts.timeout = options_.timeout;
+      return backend_->broadcast(tensors, opts);
+    });
+  }
+
+  void Barrier() override {
+    Run("barrier", [&] {
+      c10d::BarrierOptions opts;
+      opts.timeout = options_.timeout;
+      return backend_->barrier(opts);
+    });
+  }
+
+ private:
+  // Starts the collective and waits at most the timeout; any failure becomes
+  // a CommError naming the collective, group, rank and backend.
+  template <typename Start>
+  void Run(std::string_view what, Start start) {
+    try {
+      c10::intrusive_ptr<c10d::Work> work = start();
+      if (!work->wait(options_.timeout)) {
+        throw CommError(fmt::format("{}: timed out after {} ms", DescribeCall(what, *this),
+                                    options_.timeout.count()));
+      }
+    } catch (const CommError&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw CommError(fmt::format("{}: {} (a peer rank may have died or timed out after {} ms)",
+                                  DescribeCall(what, *this), FirstLine(e.what()),
+                                  options_.timeout.count()));
+    }
+  }
+
+  static std::string FirstLine(const char* text) {
+    std::string s(text);
+    const auto nl = s.find('\n');
+    return nl == std::string::npos ? s : s.substr(0, nl);
+  }
+
+  void RejectIntegerAvg(std::string_view what, const at::Tensor& t, ReduceOp op) const {
+    if (op == ReduceOp::kAvg && !at::isFloatingType(t.scalar_type())) {
+      throw std::invalid_argument(fmt::format("{}: avg needs a floating tensor, got {}",
+                                              DescribeCall(what, *this),
+                                              c10::toString(t.scalar_type())));
+    }
+  }
+
+  void RequireDivisible(std::string_view what, const at::Tensor& t) const {
+    if (t.dim() == 0 || t.size(0) % size() != 0) {
+      throw std::invalid_argument(fmt::format("{}: dim 0 of {} must be divisible by {} ranks",
+                                              DescribeCall(what, *this), c10::str(t.sizes()),
+                                              size()));
+    }
+  }
+
+  c10::intrusive_ptr<c10d::Backend> backend_;
+  std::string name_;
+  std::string backend_name_;
+  CommOptions options_;
+};
+
+class C10dWorld final : public CommWorld {
+ public:
+  C10dWorld(const DistEnv& env, C10dBackend backend, CommOptions options,
+            c10::intrusive_ptr<c10d::Store> store)
+      : env_(env), backend_(backend), options_(options), store_(std::move(store)) {}
+
+  int rank() const override { return env_.rank; }
+  int world_size() const override { return env_.world_size; }
+
+  std::unique_ptr<Communicator> World() override {
+    std::vector<int> all(env_.world_size);
+    for (int r = 0; r < env_.world_size; ++r) all[r] = r;
+    return NewGroup("world", all);
+  }
+
+  std::unique_ptr<Communicator> NewGroup(const std::string& name,
+                                         const std::vector<int>& ranks) override {
+    int group_rank = -1;
+    for (size_t i = 0; i < ranks.size(); ++i) {
+      if (ranks[i] == env_.rank) group_rank = static_cast<int>(i);
+    }
+    AUTOSP_CHECK(group_rank >= 0, "rank {} is not a member of group {}", env_.rank, name);
+    auto prefixed = c10::make_intrusive<c10d::PrefixStore>("autosp/" + name, store_);
+    const int n = static_cast<int>(ranks.size());
+    try {
+      return std::make_unique<C10dCommunicator>(MakeBackend(prefixed, group_rank, n), name,
+                                                backend_ == C10dBackend::kGloo ? "gloo" : "nccl",
+                                                options_);
+    } catch (const std::exception& e) {
+      throw CommError(fmt::format("creating group {} (rank {} of {}) failed: {}", name,
+                                  group_rank, n, e.what()));
+    }
+  }
+
+ private:
+  c10::intrusive_ptr<c10d::Backend> MakeBackend(const c10::intrusive_ptr<c10d::Store>& store,
+                                                int rank, int size) {
+    if (backend_ == C10dBackend::kNccl) {
+#ifdef AUTOSP_WITH_NCCL
+      auto opts = c10d::ProcessGroupNCCL::Options::create();
+      opts->timeout = options_.timeout;
+      return c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, size, opts);
+#else
+      AUTOSP_CHECK(false, "NCCL requested in a build without it");
+#endif
+    }
+    auto opts = c10d::ProcessGroupGloo::Options::create(options_.timeout);
+    // As torch.distributed does: GLOO_SOCKET_IFNAME picks the interface,
+    // otherwise this host's address (falling back to loopback).
+    if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname && *ifname) {
+      opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+    } else if (env_.master_addr == "127.0.0.1" || env_.master_addr == "localhost") {
+      opts->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+    } else {
+      opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+    }
+    return c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, size, opts);
+  }
+
+  DistEnv env_;
+  C10dBackend backend_;
+  CommOptions options_;
+  c10::intrusive_ptr<c10d::Store> store_;
+};
+
+}  // namespace
+
+bool NcclAvailable() {
+#ifdef AUTOSP_WITH_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
+
+StatusOr<std::unique_ptr<CommWorld>> ConnectC10dWorld(const DistEnv& env, C10dBackend backend,
+                                                      CommOptions options) {
+  if (backend == C10dBackend::kNccl && !NcclAvailable()) {
+    return Status(StatusCode::kUnimplemented,
+                  "backend 'nccl' needs a CUDA LibTorch; this build has none (build with "
+                  "Torch_DIR pointing at a CUDA LibTorch, or use backend 'gloo')");
+  }
+  c10d::TCPStoreOptions store_opts;
+  store_opts.port = static_cast<uint16_t>(env.master_port);
+  store_opts.isServer = env.rank == 0;
+  store_opts.numWorkers = env.world_size;
+  store_opts.waitWorkers = true;
+  store_opts.timeout = options.timeout;
+  try {
+    auto store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, store_opts);
+    return std::unique_ptr<CommWorld>(
+        std::make_unique<C10dWorld>(env, backend, options, std::move(store)));
+  } catch (const std::exception& e) {
+    return Status(StatusCode::kUnavailable,
+                  fmt::format("rank {} of {} could not rendezvous at {}:{} ({} launcher): {}",
+                              env.rank, env.world_size, env.master_addr, env.master_port,
+                              env.launcher, e.what()));
+  }
+}
+
+}  // namespace autosp::runtime

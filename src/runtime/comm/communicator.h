@@ -1,0 +1,83 @@
+// Communicator: the collectives autosp's runtime needs, over one group of ranks.
+//
+// Backends (all behind this one interface, so passes and the executor never
+// know which one runs):
+//   - c10d ProcessGroupGloo (CPU, TCPStore rendezvous) — c10d_communicator.h
+//   - c10d ProcessGroupNCCL (CUDA, when LibTorch has it)   — c10d_communicator.h
+//   - in-process threads, one rank per thread (unit tests) — in_process_communicator.h
+//
+// Contract for every collective:
+//   - all ranks of the group call the same collectives in the same order;
+//   - a call blocks at most `timeout` (CommOptions); on timeout, on a dead
+//     peer, or on a backend error it throws CommError whose message names the
+//     collective, the group, this rank and the backend;
+//   - tensors are contiguous; "equal splits" are along dim 0.
+#pragma once
+
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include <ATen/core/Tensor.h>
+
+namespace autosp::runtime {
+
+/// How all_reduce / reduce_scatter combine values.
+enum class ReduceOp { kSum, kAvg, kMax };
+
+std::string_view ReduceOpName(ReduceOp op);
+
+/// Default bound on every blocking call.
+inline constexpr std::chrono::milliseconds kDefaultCommTimeout{300'000};
+
+struct CommOptions {
+  /// Every blocking collective fails with CommError after this long.
+  std::chrono::milliseconds timeout = kDefaultCommTimeout;
+};
+
+/// A collective failed: timeout, dead peer, mismatched call, backend error.
+class CommError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+
+  /// This rank's index within the group, in [0, size()).
+  virtual int rank() const = 0;
+  /// Number of ranks in the group.
+  virtual int size() const = 0;
+  /// Readable group name: "world", "sp[1]", "dp[0]".
+  virtual const std::string& name() const = 0;
+  /// "gloo", "nccl", "in-process".
+  virtual std::string_view backend() const = 0;
+
+  /// In place: every rank ends with op(tensor of every rank).
+  /// kAvg on integer tensors is rejected (std::invalid_argument).
+  virtual void AllReduce(at::Tensor& tensor, ReduceOp op) = 0;
+
+  /// Equal splits along dim 0: chunk j of rank i's input becomes chunk i of
+  /// rank j's output. REQUIRES: input.size(0) % size() == 0.
+  virtual at::Tensor AllToAll(const at::Tensor& input) = 0;
+
+  /// Concatenates every rank's input along dim 0, in rank order.
+  virtual at::Tensor AllGather(const at::Tensor& input) = 0;
+
+  /// Reduces across ranks, then rank i keeps chunk i of dim 0.
+  /// REQUIRES: input.size(0) % size() == 0.
+  virtual at::Tensor ReduceScatter(const at::Tensor& input, ReduceOp op) = 0;
+
+  /// In place: every rank ends with root's tensor.
+  virtual void Broadcast(at::Tensor& tensor, int root) = 0;
+
+  /// Returns when every rank of the group has entered.
+  virtual void Barrier() = 0;
+};
+
+/// "all_reduce on group sp[1] (rank 0 of 2, gloo)": the prefix of every CommError.
+std::string DescribeCall(std::string_view collective, const Communicator& comm);
+
+}  // namespace autosp::runtime
