@@ -1,0 +1,166 @@
+// One definition per op: schema, shape inference, traits, and the slots that
+// later layers fill (layout rule, gradient rule, cost, kernel).
+//
+// The registry is built on first use from the RegisterXxxOps functions in
+// src/ir/ops/*.cc. Other modules fill their slots at startup, before any
+// concurrent use, through OpRegistry::Global().Mutable(kind):
+//
+//   auto& def = ir::OpRegistry::Global().Mutable(ir::OpKind::kMatMul);
+//   def.grad_rule = &MatMulGrad;
+#pragma once
+
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ir/attribute.h"
+#include "ir/dim_context.h"
+#include "ir/layout.h"
+#include "ir/op_kind.h"
+#include "ir/tensor_type.h"
+#include "support/status.h"
+
+namespace autosp::ir {
+
+class Node;
+
+/// One operand in an op's signature.
+struct OperandSpec {
+  enum class Arity : uint8_t {
+    kRequired,
+    kOptional,  ///< may be omitted; only trailing optionals may be omitted
+    kVariadic,  ///< zero or more (only as the last operand)
+  };
+  std::string_view name;
+  Arity arity = Arity::kRequired;
+};
+
+/// One attribute in an op's signature.
+struct AttrSpec {
+  std::string_view name;
+  AttrKind kind;
+  bool required = true;
+};
+
+/// Operands, attributes and result count of an op.
+struct OpSchema {
+  std::vector<OperandSpec> operands;
+  std::vector<AttrSpec> attrs;
+  /// Number of results; -1 when the shape function decides (split).
+  int num_results = 1;
+};
+
+/// Properties passes rely on.
+struct OpTraits {
+  bool commutative = false;   ///< op(a, b) == op(b, a) (CSE canonicalizes operand order)
+  bool random = false;        ///< draws random numbers: two calls differ (no CSE)
+  bool side_effects = false;  ///< must run even when unused (no DCE)
+  bool collective = false;    ///< communicates over the mesh axis in attribute `axis`
+  bool elementwise = false;   ///< result[i] depends on operands[i] only (after broadcasting)
+};
+
+/// What shape inference sees: operand types, attributes, and the graph's dims.
+struct ShapeInput {
+  OpKind kind;
+  std::span<const TensorType* const> operands;
+  const AttributeMap& attrs;
+  const DimContext& dims;
+
+  const TensorType& operand(size_t i) const { return *operands[i]; }
+  size_t num_operands() const { return operands.size(); }
+};
+
+/// Shape inference: result types, or an error naming the offending operand or
+/// attribute (the caller adds the node and its source line).
+using ShapeFn = StatusOr<std::vector<TensorType>> (*)(const ShapeInput&);
+
+/// Layouts on one mesh axis: the layouts an op needs of its operands and the
+/// layouts its results then have.
+struct LayoutDecision {
+  std::vector<Layout> operands;
+  std::vector<Layout> results;
+};
+/// Layout rule slot (filled by the SP passes): given the current operand
+/// layouts on `axis`, decide. Errors name the op and why it cannot be sharded.
+using LayoutRuleFn = std::function<StatusOr<LayoutDecision>(
+    const Node& node, std::string_view axis, std::span<const Layout> operand_layouts)>;
+
+/// Defined by src/autodiff; the gradient rule emits the backward of one node.
+struct GradContext;
+/// Gradient rule slot (filled by autodiff).
+using GradRuleFn = std::function<Status(GradContext& ctx)>;
+
+/// Symbolic cost of one node; a function of the graph's symbols.
+struct OpCost {
+  DimExpr flops;  ///< floating point operations
+  DimExpr bytes;  ///< bytes read plus written
+};
+/// Cost slot (filled by the cost model / checkpointing).
+using CostFn = std::function<OpCost(const Node& node)>;
+
+/// Everything known about one op.
+struct OpDef {
+  OpKind kind{};
+  std::string_view name;  ///< text name, OpKindName(kind)
+  std::string_view doc;   ///< one line for `autosp explain` and messages
+  OpSchema schema;
+  OpTraits traits;
+  ShapeFn infer_shape = nullptr;
+  // Slots filled by later layers; empty until then.
+  LayoutRuleFn layout_rule;
+  GradRuleFn grad_rule;
+  CostFn cost;
+  int kernel_id = -1;  ///< runtime kernel table index; -1: unbound
+};
+
+/// All op definitions, indexed by OpKind.
+class OpRegistry {
+ public:
+  /// The process-wide registry, built on first use.
+  static OpRegistry& Global();
+
+  const OpDef& Get(OpKind kind) const { return defs_[static_cast<size_t>(kind)]; }
+  /// For filling slots; see the top of this file.
+  OpDef& Mutable(OpKind kind) { return defs_[static_cast<size_t>(kind)]; }
+  /// The def named `name`, or null.
+  const OpDef* Find(std::string_view name) const;
+  /// Every def, in OpKind order.
+  std::span<const OpDef> all() const { return defs_; }
+
+  /// Adds a def (called by the RegisterXxxOps functions). REQUIRES: not yet registered.
+  void Register(OpDef def);
+
+ private:
+  OpRegistry();
+  std::vector<OpDef> defs_;
+};
+
+/// OpRegistry::Global().Get(kind).
+const OpDef& GetOpDef(OpKind kind);
+
+/// Checks attributes against the schema: required ones present, kinds
+/// convertible, no unknown names.
+Status ValidateAttributes(const OpDef& def, const AttributeMap& attrs);
+/// Checks the operand count against the schema.
+Status ValidateOperandCount(const OpDef& def, size_t num_operands);
+
+/// Validates operand count and attributes, then runs shape inference.
+StatusOr<std::vector<TensorType>> InferResultTypes(OpKind kind,
+                                                   std::span<const TensorType* const> operands,
+                                                   const AttributeMap& attrs,
+                                                   const DimContext& dims);
+/// InferResultTypes for an existing node, from its operands' current types.
+StatusOr<std::vector<TensorType>> InferNodeTypes(const Node& node);
+
+// Registration functions, one per op family (src/ir/ops/*.cc).
+void RegisterLinalgOps(OpRegistry& registry);
+void RegisterElementwiseOps(OpRegistry& registry);
+void RegisterReductionOps(OpRegistry& registry);
+void RegisterShapeOps(OpRegistry& registry);
+void RegisterAttentionOps(OpRegistry& registry);
+void RegisterCreationOps(OpRegistry& registry);
+void RegisterCollectiveOps(OpRegistry& registry);
+
+}  // namespace autosp::ir

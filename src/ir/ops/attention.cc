@@ -1,0 +1,111 @@
+// apply_rope, scaled_dot_product_attention. Layout [B, H, S, D] as in PyTorch.
+#include "ir/ops/op_util.h"
+
+namespace autosp::ir {
+namespace {
+
+using ops::Describe;
+
+// apply_rope(x [B, H, S, D], position_ids [B, S] or [S]) {theta?}
+StatusOr<std::vector<TensorType>> ApplyRopeShape(const ShapeInput& in) {
+  const TensorType& x = in.operand(0);
+  const TensorType& pos = in.operand(1);
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectRank(x, 4, "x"));
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectFloat(x, "x"));
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectInteger(pos, "position_ids"));
+  if (!in.dims.IsDivisible(x.dims[3], 2)) {
+    return InvalidArgument("head dim of {} must be even for rotary embedding", Describe("x", x));
+  }
+  if (pos.rank() == 2) {
+    AUTOSP_RETURN_IF_ERROR(ops::ExpectDimEqual(in.dims, pos.dims[0], x.dims[0],
+                                               "batch dims of position_ids and x"));
+  } else if (pos.rank() != 1) {
+    return InvalidArgument("{} must be [B, S] or [S]", Describe("position_ids", pos));
+  }
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectDimEqual(in.dims, pos.dims.back(), x.dims[2],
+                                             "sequence dims of position_ids and x"));
+  double theta = in.attrs.GetFloatOr("theta", 10000.0);
+  if (!(theta > 0.0)) return InvalidArgument("attribute 'theta' must be > 0, got {}", theta);
+  return ops::One(x);
+}
+
+// scaled_dot_product_attention(q [B, Hq, Sq, D], k [B, Hkv, Sk, D], v [B, Hkv, Sk, Dv],
+//                              mask? broadcastable to [B, Hq, Sq, Sk]) {causal?, scale?}
+// -> [B, Hq, Sq, Dv]. Grouped-query attention when Hkv divides Hq.
+StatusOr<std::vector<TensorType>> SdpaShape(const ShapeInput& in) {
+  const TensorType& q = in.operand(0);
+  const TensorType& k = in.operand(1);
+  const TensorType& v = in.operand(2);
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectRank(q, 4, "q"));
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectRank(k, 4, "k"));
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectRank(v, 4, "v"));
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectFloat(q, "q"));
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectSameDType(q, "q", k, "k"));
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectSameDType(q, "q", v, "v"));
+  const DimContext& c = in.dims;
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectDimEqual(c, k.dims[0], q.dims[0], "batch dims of k and q"));
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectDimEqual(c, v.dims[0], q.dims[0], "batch dims of v and q"));
+  if (!c.Equal(k.dims[1], v.dims[1])) {
+    return InvalidArgument("mismatched heads: {} has {} heads but {} has {}", Describe("k", k),
+                           k.dims[1].ToString(), Describe("v", v), v.dims[1].ToString());
+  }
+  if (!c.Equal(q.dims[1], k.dims[1])) {
+    // Grouped-query attention: each KV head serves Hq/Hkv query heads.
+    std::optional<int64_t> hq = q.dims[1].AsConstant();
+    std::optional<int64_t> hkv = k.dims[1].AsConstant();
+    bool ok = hq && hkv && *hkv > 0 && *hq % *hkv == 0;
+    if (!ok) {
+      return InvalidArgument(
+          "bad GQA ratio: {} has {} query heads, which is not a multiple of the {} KV heads of {}",
+          Describe("q", q), q.dims[1].ToString(), k.dims[1].ToString(), Describe("k", k));
+    }
+  }
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectDimEqual(c, v.dims[2], k.dims[2], "sequence dims of v and k"));
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectDimEqual(c, k.dims[3], q.dims[3], "head dims of k and q"));
+  bool causal = in.attrs.GetBoolOr("causal", false);
+  if (in.num_operands() == 4) {
+    const TensorType& mask = in.operand(3);
+    if (causal) {
+      return InvalidArgument("scaled_dot_product_attention takes a mask or causal=true, not both");
+    }
+    if (mask.dtype != DType::kBool && mask.dtype != q.dtype) {
+      return InvalidArgument("{} must be bool or {} like q", Describe("mask", mask),
+                             DTypeName(q.dtype));
+    }
+    TensorType scores(q.dtype, {q.dims[0], q.dims[1], q.dims[2], k.dims[2]});
+    AUTOSP_ASSIGN_OR_RETURN(std::vector<DimExpr> b,
+                            ops::BroadcastDims(c, scores, "scores", mask, "mask"));
+    if (b.size() != 4 || !(TensorType(q.dtype, b) == scores)) {
+      bool same = b.size() == 4;
+      for (size_t i = 0; same && i < 4; ++i) same = c.Equal(b[i], scores.dims[i]);
+      if (!same) {
+        return InvalidArgument("{} does not broadcast to the scores shape {}",
+                               Describe("mask", mask), scores.ToString());
+      }
+    }
+  }
+  if (const Attribute* s = in.attrs.Find("scale"); s != nullptr && !(s->AsFloat() > 0.0)) {
+    return InvalidArgument("attribute 'scale' must be > 0, got {}", s->ToString());
+  }
+  return ops::One(TensorType(q.dtype, {q.dims[0], q.dims[1], q.dims[2], v.dims[3]}));
+}
+
+}  // namespace
+
+void RegisterAttentionOps(OpRegistry& r) {
+  using ops::MakeOpDef;
+  using ops::Opt;
+  using ops::OptAttr;
+  using ops::Req;
+  r.Register(MakeOpDef(OpKind::kApplyRope,
+                       "rotary position embedding of x [B, H, S, D] at position_ids",
+                       {Req("x"), Req("position_ids")}, {OptAttr("theta", AttrKind::kFloat)},
+                       &ApplyRopeShape));
+  r.Register(MakeOpDef(OpKind::kScaledDotProductAttention,
+                       "softmax(q k^T * scale [+ mask | causal]) v, GQA when KV heads divide Q heads",
+                       {Req("q"), Req("k"), Req("v"), Opt("mask")},
+                       {OptAttr("causal", AttrKind::kBool), OptAttr("scale", AttrKind::kFloat)},
+                       &SdpaShape));
+}
+
+}  // namespace autosp::ir

@@ -1,0 +1,83 @@
+// Elementwise arithmetic and activations, dropout, cast.
+#include "ir/ops/op_util.h"
+
+namespace autosp::ir {
+namespace {
+
+// add/sub/mul/div(lhs, rhs): broadcast, same dtype.
+StatusOr<std::vector<TensorType>> BinaryShape(const ShapeInput& in) {
+  const TensorType& a = in.operand(0);
+  const TensorType& b = in.operand(1);
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectSameDType(a, "lhs", b, "rhs"));
+  if (a.dtype == DType::kBool) {
+    return InvalidArgument("{} is bool; arithmetic needs a numeric dtype",
+                           ops::Describe("lhs", a));
+  }
+  AUTOSP_ASSIGN_OR_RETURN(std::vector<DimExpr> dims, ops::BroadcastDims(in.dims, a, "lhs", b, "rhs"));
+  return ops::One(TensorType(a.dtype, std::move(dims)));
+}
+
+// Unary op on floating point: same type.
+StatusOr<std::vector<TensorType>> FloatUnaryShape(const ShapeInput& in) {
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectFloat(in.operand(0), "x"));
+  return ops::One(in.operand(0));
+}
+
+StatusOr<std::vector<TensorType>> NegShape(const ShapeInput& in) {
+  if (in.operand(0).dtype == DType::kBool) {
+    return InvalidArgument("{} is bool; neg needs a numeric dtype", ops::Describe("x", in.operand(0)));
+  }
+  return ops::One(in.operand(0));
+}
+
+StatusOr<std::vector<TensorType>> GeluShape(const ShapeInput& in) {
+  std::string approx = in.attrs.GetStringOr("approximate", "none");
+  if (approx != "none" && approx != "tanh") {
+    return InvalidArgument("attribute 'approximate' must be \"none\" or \"tanh\", got \"{}\"", approx);
+  }
+  return FloatUnaryShape(in);
+}
+
+StatusOr<std::vector<TensorType>> DropoutShape(const ShapeInput& in) {
+  double p = in.attrs.GetFloat("p");
+  if (!(p >= 0.0 && p < 1.0)) return InvalidArgument("attribute 'p' must be in [0, 1), got {}", p);
+  return FloatUnaryShape(in);
+}
+
+StatusOr<std::vector<TensorType>> CastShape(const ShapeInput& in) {
+  TensorType t = in.operand(0);
+  t.dtype = in.attrs.GetDType("dtype");
+  return ops::One(std::move(t));
+}
+
+}  // namespace
+
+void RegisterElementwiseOps(OpRegistry& r) {
+  using ops::MakeOpDef;
+  using ops::OptAttr;
+  using ops::Req;
+  using ops::ReqAttr;
+  OpTraits ew{.elementwise = true};
+  OpTraits ew_comm{.commutative = true, .elementwise = true};
+  r.Register(MakeOpDef(OpKind::kAdd, "lhs + rhs", {Req("lhs"), Req("rhs")}, {}, &BinaryShape, ew_comm));
+  r.Register(MakeOpDef(OpKind::kSub, "lhs - rhs", {Req("lhs"), Req("rhs")}, {}, &BinaryShape, ew));
+  r.Register(MakeOpDef(OpKind::kMul, "lhs * rhs", {Req("lhs"), Req("rhs")}, {}, &BinaryShape, ew_comm));
+  r.Register(MakeOpDef(OpKind::kDiv, "lhs / rhs", {Req("lhs"), Req("rhs")}, {}, &BinaryShape, ew));
+  r.Register(MakeOpDef(OpKind::kNeg, "-x", {Req("x")}, {}, &NegShape, ew));
+  r.Register(MakeOpDef(OpKind::kExp, "exp(x)", {Req("x")}, {}, &FloatUnaryShape, ew));
+  r.Register(MakeOpDef(OpKind::kLog, "log(x)", {Req("x")}, {}, &FloatUnaryShape, ew));
+  r.Register(MakeOpDef(OpKind::kRsqrt, "1/sqrt(x)", {Req("x")}, {}, &FloatUnaryShape, ew));
+  r.Register(MakeOpDef(OpKind::kSqrt, "sqrt(x)", {Req("x")}, {}, &FloatUnaryShape, ew));
+  r.Register(MakeOpDef(OpKind::kPow, "x ** exponent", {Req("x")},
+                       {ReqAttr("exponent", AttrKind::kFloat)}, &FloatUnaryShape, ew));
+  r.Register(MakeOpDef(OpKind::kSilu, "x * sigmoid(x)", {Req("x")}, {}, &FloatUnaryShape, ew));
+  r.Register(MakeOpDef(OpKind::kGelu, "gelu(x), exact or tanh approximation", {Req("x")},
+                       {OptAttr("approximate", AttrKind::kString)}, &GeluShape, ew));
+  r.Register(MakeOpDef(OpKind::kDropout, "zero elements with probability p, scale by 1/(1-p)",
+                       {Req("x")}, {ReqAttr("p", AttrKind::kFloat)}, &DropoutShape,
+                       OpTraits{.random = true, .elementwise = true}));
+  r.Register(MakeOpDef(OpKind::kCast, "convert elements to dtype", {Req("x")},
+                       {ReqAttr("dtype", AttrKind::kDType)}, &CastShape, ew));
+}
+
+}  // namespace autosp::ir

@@ -1,0 +1,81 @@
+// embedding, linear, matmul.
+#include "ir/ops/op_util.h"
+
+namespace autosp::ir {
+namespace {
+
+using ops::Describe;
+
+// embedding(ids [...], weight [V, D]) -> [..., D]
+StatusOr<std::vector<TensorType>> EmbeddingShape(const ShapeInput& in) {
+  const TensorType& ids = in.operand(0);
+  const TensorType& w = in.operand(1);
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectInteger(ids, "ids"));
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectRank(w, 2, "weight"));
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectFloat(w, "weight"));
+  std::vector<DimExpr> dims = ids.dims;
+  dims.push_back(w.dims[1]);
+  return ops::One(TensorType(w.dtype, std::move(dims)));
+}
+
+// linear(x [..., in], weight [out, in], bias? [out]) -> [..., out]
+StatusOr<std::vector<TensorType>> LinearShape(const ShapeInput& in) {
+  const TensorType& x = in.operand(0);
+  const TensorType& w = in.operand(1);
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectMinRank(x, 1, "x"));
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectFloat(x, "x"));
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectRank(w, 2, "weight"));
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectSameDType(x, "x", w, "weight"));
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectDimEqual(
+      in.dims, x.dims.back(), w.dims[1],
+      fmt::format("in features of {} and {}", Describe("x", x), Describe("weight", w))));
+  if (in.num_operands() == 3) {
+    const TensorType& b = in.operand(2);
+    AUTOSP_RETURN_IF_ERROR(ops::ExpectRank(b, 1, "bias"));
+    AUTOSP_RETURN_IF_ERROR(ops::ExpectSameDType(x, "x", b, "bias"));
+    AUTOSP_RETURN_IF_ERROR(ops::ExpectDimEqual(in.dims, b.dims[0], w.dims[0],
+                                               "out features of bias and weight"));
+  }
+  std::vector<DimExpr> dims = x.dims;
+  dims.back() = w.dims[0];
+  return ops::One(TensorType(x.dtype, std::move(dims)));
+}
+
+// matmul(a [..., M, K], b [..., K, N]) -> [broadcast(...), M, N]
+StatusOr<std::vector<TensorType>> MatMulShape(const ShapeInput& in) {
+  const TensorType& a = in.operand(0);
+  const TensorType& b = in.operand(1);
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectMinRank(a, 2, "a"));
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectMinRank(b, 2, "b"));
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectFloat(a, "a"));
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectSameDType(a, "a", b, "b"));
+  const DimExpr& k_a = a.dims[a.dims.size() - 1];
+  const DimExpr& k_b = b.dims[b.dims.size() - 2];
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectDimEqual(
+      in.dims, k_a, k_b,
+      fmt::format("contracted dims of {} and {}", Describe("a", a), Describe("b", b))));
+  TensorType batch_a(a.dtype, std::vector<DimExpr>(a.dims.begin(), a.dims.end() - 2));
+  TensorType batch_b(b.dtype, std::vector<DimExpr>(b.dims.begin(), b.dims.end() - 2));
+  AUTOSP_ASSIGN_OR_RETURN(std::vector<DimExpr> dims,
+                          ops::BroadcastDims(in.dims, batch_a, "a", batch_b, "b"));
+  dims.push_back(a.dims[a.dims.size() - 2]);
+  dims.push_back(b.dims.back());
+  return ops::One(TensorType(a.dtype, std::move(dims)));
+}
+
+}  // namespace
+
+void RegisterLinalgOps(OpRegistry& r) {
+  using ops::Opt;
+  using ops::OptAttr;
+  using ops::Req;
+  r.Register(ops::MakeOpDef(OpKind::kEmbedding, "rows of weight selected by integer ids",
+                            {Req("ids"), Req("weight")}, {OptAttr("padding_idx", AttrKind::kInt)},
+                            &EmbeddingShape));
+  r.Register(ops::MakeOpDef(OpKind::kLinear, "x @ weight^T (+ bias)",
+                            {Req("x"), Req("weight"), Opt("bias")}, {}, &LinearShape));
+  r.Register(ops::MakeOpDef(OpKind::kMatMul, "batched matrix product with broadcast batch dims",
+                            {Req("a"), Req("b")}, {}, &MatMulShape));
+}
+
+}  // namespace autosp::ir

@@ -1,0 +1,122 @@
+// softmax, log_softmax, sum, mean, rms_norm, layer_norm, cross_entropy.
+#include <algorithm>
+
+#include "ir/ops/op_util.h"
+
+namespace autosp::ir {
+namespace {
+
+StatusOr<std::vector<TensorType>> SoftmaxShape(const ShapeInput& in) {
+  const TensorType& x = in.operand(0);
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectFloat(x, "x"));
+  AUTOSP_RETURN_IF_ERROR(ops::NormalizeDim(in.attrs.GetInt("dim"), x.rank(), "attribute 'dim'").status());
+  return ops::One(x);
+}
+
+// sum/mean(x) {dims, keepdim}: empty dims reduce every dim.
+StatusOr<std::vector<TensorType>> ReduceShape(const ShapeInput& in) {
+  const TensorType& x = in.operand(0);
+  if (in.kind == OpKind::kMean) AUTOSP_RETURN_IF_ERROR(ops::ExpectFloat(x, "x"));
+  if (x.dtype == DType::kBool) return InvalidArgument("{} is bool", ops::Describe("x", x));
+  std::vector<bool> reduced(static_cast<size_t>(x.rank()), false);
+  std::vector<int64_t> dims = in.attrs.GetInts("dims");
+  if (dims.empty()) std::fill(reduced.begin(), reduced.end(), true);
+  for (int64_t d : dims) {
+    AUTOSP_ASSIGN_OR_RETURN(int64_t nd, ops::NormalizeDim(d, x.rank(), "reduced dim"));
+    if (reduced[static_cast<size_t>(nd)]) {
+      return InvalidArgument("attribute 'dims' names dim {} twice", nd);
+    }
+    reduced[static_cast<size_t>(nd)] = true;
+  }
+  bool keepdim = in.attrs.GetBoolOr("keepdim", false);
+  std::vector<DimExpr> out;
+  for (size_t i = 0; i < x.dims.size(); ++i) {
+    if (!reduced[i]) {
+      out.push_back(x.dims[i]);
+    } else if (keepdim) {
+      out.emplace_back(1);
+    }
+  }
+  return ops::One(TensorType(x.dtype, std::move(out)));
+}
+
+// Checks an optional per-feature parameter [D] against x [..., D].
+Status CheckFeatureParam(const ShapeInput& in, size_t i, std::string_view what) {
+  if (in.num_operands() <= i) return Status::Ok();
+  const TensorType& x = in.operand(0);
+  const TensorType& p = in.operand(i);
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectRank(p, 1, what));
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectSameDType(x, "x", p, what));
+  return ops::ExpectDimEqual(in.dims, p.dims[0], x.dims.back(),
+                             fmt::format("normalized dim of x and {}", what));
+}
+
+// rms_norm(x [..., D], weight? [D]) / layer_norm(x, weight?, bias?) {eps}
+StatusOr<std::vector<TensorType>> NormShape(const ShapeInput& in) {
+  const TensorType& x = in.operand(0);
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectMinRank(x, 1, "x"));
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectFloat(x, "x"));
+  AUTOSP_RETURN_IF_ERROR(CheckFeatureParam(in, 1, "weight"));
+  AUTOSP_RETURN_IF_ERROR(CheckFeatureParam(in, 2, "bias"));
+  double eps = in.attrs.GetFloat("eps");
+  if (!(eps >= 0.0)) return InvalidArgument("attribute 'eps' must be >= 0, got {}", eps);
+  return ops::One(x);
+}
+
+// cross_entropy(logits [..., C], labels [...]) {ignore_index, reduction}
+StatusOr<std::vector<TensorType>> CrossEntropyShape(const ShapeInput& in) {
+  const TensorType& logits = in.operand(0);
+  const TensorType& labels = in.operand(1);
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectMinRank(logits, 2, "logits"));
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectFloat(logits, "logits"));
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectInteger(labels, "labels"));
+  if (labels.rank() != logits.rank() - 1) {
+    return InvalidArgument("{} must have rank {} (the rank of logits {} minus the class dim)",
+                           ops::Describe("labels", labels), logits.rank() - 1,
+                           logits.ToString());
+  }
+  for (size_t i = 0; i < labels.dims.size(); ++i) {
+    AUTOSP_RETURN_IF_ERROR(ops::ExpectDimEqual(in.dims, labels.dims[i], logits.dims[i],
+                                               fmt::format("dim {} of labels and logits", i)));
+  }
+  std::string reduction = in.attrs.GetStringOr("reduction", "mean");
+  if (reduction == "none") return ops::One(TensorType(logits.dtype, labels.dims));
+  if (reduction != "mean" && reduction != "sum") {
+    return InvalidArgument(
+        "attribute 'reduction' must be \"mean\", \"sum\" or \"none\", got \"{}\"", reduction);
+  }
+  return ops::One(TensorType(logits.dtype, {}));
+}
+
+}  // namespace
+
+void RegisterReductionOps(OpRegistry& r) {
+  using ops::MakeOpDef;
+  using ops::Opt;
+  using ops::OptAttr;
+  using ops::Req;
+  using ops::ReqAttr;
+  r.Register(MakeOpDef(OpKind::kSoftmax, "softmax over dim", {Req("x")},
+                       {ReqAttr("dim", AttrKind::kInt)}, &SoftmaxShape));
+  r.Register(MakeOpDef(OpKind::kLogSoftmax, "log(softmax(x)) over dim", {Req("x")},
+                       {ReqAttr("dim", AttrKind::kInt)}, &SoftmaxShape));
+  r.Register(MakeOpDef(OpKind::kSum, "sum over dims (all when empty)", {Req("x")},
+                       {ReqAttr("dims", AttrKind::kInts), OptAttr("keepdim", AttrKind::kBool)},
+                       &ReduceShape));
+  r.Register(MakeOpDef(OpKind::kMean, "mean over dims (all when empty)", {Req("x")},
+                       {ReqAttr("dims", AttrKind::kInts), OptAttr("keepdim", AttrKind::kBool)},
+                       &ReduceShape));
+  r.Register(MakeOpDef(OpKind::kRmsNorm, "x / sqrt(mean(x^2, -1) + eps) * weight",
+                       {Req("x"), Opt("weight")}, {ReqAttr("eps", AttrKind::kFloat)}, &NormShape));
+  r.Register(MakeOpDef(OpKind::kLayerNorm, "(x - mean) / sqrt(var + eps) * weight + bias",
+                       {Req("x"), Opt("weight"), Opt("bias")}, {ReqAttr("eps", AttrKind::kFloat)},
+                       &NormShape));
+  r.Register(MakeOpDef(OpKind::kCrossEntropy,
+                       "softmax cross entropy of logits against integer labels",
+                       {Req("logits"), Req("labels")},
+                       {OptAttr("ignore_index", AttrKind::kInt),
+                        OptAttr("reduction", AttrKind::kString)},
+                       &CrossEntropyShape));
+}
+
+}  // namespace autosp::ir
