@@ -1,0 +1,400 @@
+// safetensors reading and writing. Reading validates the whole header before
+// touching tensor bytes, so a corrupt or hostile file fails with a message
+// instead of a crash or an oversized allocation. Writing goes through a
+// temporary file + fsync + rename, so a crash never leaves a torn file.
+#include "runtime/safetensors.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <optional>
+#include <set>
+
+#include <ATen/ATen.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+
+namespace autosp::runtime {
+namespace {
+
+static_assert(std::endian::native == std::endian::little,
+              "safetensors stores little-endian bytes; a big-endian host needs byte swapping");
+
+using Json = nlohmann::json;
+
+/// Headers larger than this are rejected, as the reference implementation does.
+constexpr uint64_t kMaxHeaderBytes = 100'000'000;
+
+struct DTypeEntry {
+  std::string_view name;
+  at::ScalarType type;
+};
+constexpr DTypeEntry kDTypes[] = {
+    {"F64", at::kDouble}, {"F32", at::kFloat}, {"F16", at::kHalf}, {"BF16", at::kBFloat16},
+    {"I64", at::kLong},   {"I32", at::kInt},   {"I16", at::kShort}, {"I8", at::kChar},
+    {"U8", at::kByte},    {"BOOL", at::kBool},
+};
+
+std::optional<at::ScalarType> ParseDType(std::string_view name) {
+  for (const DTypeEntry& e : kDTypes) {
+    if (e.name == name) return e.type;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string_view> DTypeName(at::ScalarType type) {
+  for (const DTypeEntry& e : kDTypes) {
+    if (e.type == type) return e.name;
+  }
+  return std::nullopt;
+}
+
+std::string ShapeString(const std::vector<int64_t>& shape) {
+  return fmt::format("[{}]", fmt::join(shape, ", "));
+}
+
+Status IoError(const std::string& what, const std::string& path) {
+  return Status(StatusCode::kUnavailable,
+                fmt::format("{} '{}': {}", what, path, std::strerror(errno)));
+}
+
+/// One tensor's header entry after validation.
+struct Entry {
+  std::string name;
+  at::ScalarType dtype;
+  std::vector<int64_t> shape;
+  uint64_t begin = 0;  // relative to the data section
+  uint64_t end = 0;
+};
+
+/// The parsed, validated header of a safetensors file.
+struct Header {
+  uint64_t data_start = 0;  // absolute byte offset of the data section
+  std::vector<Entry> entries;
+  std::map<std::string, std::string> metadata;
+};
+
+StatusOr<Header> ReadHeader(std::ifstream& in, const std::string& path, uint64_t file_size) {
+  if (file_size < 8) {
+    return InvalidArgument("{}: {} bytes is too short for a safetensors file (no header length)",
+                           path, file_size);
+  }
+  unsigned char len_bytes[8];
+  in.read(reinterpret_cast<char*>(len_bytes), 8);
+  if (!in) return IoError("cannot read", path);
+  uint64_t header_len = 0;
+  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | len_bytes[i];
+  if (header_len > kMaxHeaderBytes || header_len > file_size - 8) {
+    return InvalidArgument(
+        "{}: header length {} (at byte 0) runs past the end of the file ({} bytes)", path,
+        header_len, file_size);
+  }
+  std::string text(header_len, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(header_len));
+  if (!in) return IoError("cannot read", path);
+
+  Json root;
+  try {
+    root = Json::parse(text);
+  } catch (const Json::parse_error& e) {
+    return ParseError("{}: invalid JSON header at byte {}: {}", path, 8 + e.byte, e.what());
+  }
+  if (!root.is_object()) return InvalidArgument("{}: the header is not a JSON object", path);
+
+  Header h;
+  h.data_start = 8 + header_len;
+  const uint64_t data_size = file_size - h.data_start;
+  for (const auto& [name, j] : root.items()) {
+    if (name == "__metadata__") {
+      if (!j.is_object()) return InvalidArgument("{}: \"__metadata__\" is not an object", path);
+      for (const auto& [k, v] : j.items()) {
+        if (!v.is_string()) {
+          return InvalidArgument("{}: \"__metadata__\" value of '{}' is not a string", path, k);
+        }
+        h.metadata[k] = v.get<std::string>();
+      }
+      continue;
+    }
+    if (!j.is_object() || !j.contains("dtype") || !j.contains("shape") ||
+        !j.contains("data_offsets")) {
+      return InvalidArgument(
+          "{}: tensor '{}': header entry needs \"dtype\", \"shape\" and \"data_offsets\", got {}",
+          path, name, j.dump());
+    }
+    Entry e;
+    e.name = name;
+    const Json& dtype = j.at("dtype");
+    std::optional<at::ScalarType> type =
+        dtype.is_string() ? ParseDType(dtype.get<std::string>()) : std::nullopt;
+    if (!type) {
+      return Unimplemented(
+          "{}: tensor '{}': unsupported dtype {}; supported: F64, F32, F16, BF16, I64, I32, I16, "
+          "I8, U8, BOOL",
+          path, name, dtype.dump());
+    }
+    e.dtype = *type;
+    const Json& shape = j.at("shape");
+    if (!shape.is_array()) {
+      return InvalidArgument("{}: tensor '{}': \"shape\" is not a list, got {}", path, name,
+                             shape.dump());
+    }
+    // Element count with overflow checks: a hostile shape must not wrap around.
+    uint64_t bytes = at::elementSize(e.dtype);
+    for (const Json& d : shape) {
+      if (!d.is_number_unsigned()) {
+        return InvalidArgument("{}: tensor '{}': bad dimension {} in shape {}", path, name,
+                               d.dump(), shape.dump());
+      }
+      uint64_t dim = d.get<uint64_t>();
+      if (dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
+          (dim != 0 && bytes > std::numeric_limits<uint64_t>::max() / dim)) {
+        return InvalidArgument("{}: tensor '{}': shape {} is too large", path, name,
+                               shape.dump());
+      }
+      bytes *= dim;
+      e.shape.push_back(static_cast<int64_t>(dim));
+    }
+    const Json& offsets = j.at("data_offsets");
+    if (!offsets.is_array() || offsets.size() != 2 || !offsets.at(0).is_number_unsigned() ||
+        !offsets.at(1).is_number_unsigned()) {
+      return InvalidArgument("{}: tensor '{}': \"data_offsets\" must be [begin, end], got {}",
+                             path, name, offsets.dump());
+    }
+    e.begin = offsets.at(0).get<uint64_t>();
+    e.end = offsets.at(1).get<uint64_t>();
+    if (e.begin > e.end) {
+      return InvalidArgument("{}: tensor '{}': data_offsets [{}, {}] end before they begin", path,
+                             name, e.begin, e.end);
+    }
+    if (e.end > data_size) {
+      return InvalidArgument(
+          "{}: tensor '{}': data ends at byte {} (data_offsets [{}, {}]), past the end of the "
+          "file ({} bytes)",
+          path, name, h.data_start + e.end, e.begin, e.end, file_size);
+    }
+    if (e.end - e.begin != bytes) {
+      return InvalidArgument(
+          "{}: tensor '{}' ({} {}) needs {} bytes, but data_offsets [{}, {}] at byte {} hold {}",
+          path, name, dtype.get<std::string>(), ShapeString(e.shape), bytes, e.begin, e.end,
+          h.data_start + e.begin, e.end - e.begin);
+    }
+    h.entries.push_back(std::move(e));
+  }
+
+  std::vector<const Entry*> by_offset;
+  for (const Entry& e : h.entries) by_offset.push_back(&e);
+  std::sort(by_offset.begin(), by_offset.end(), [](const Entry* a, const Entry* b) {
+    return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
+  });
+  for (size_t i = 1; i < by_offset.size(); ++i) {
+    const Entry& prev = *by_offset[i - 1];
+    const Entry& next = *by_offset[i];
+    // Empty tensors occupy no bytes and cannot overlap anything.
+    if (next.begin < prev.end && next.begin != next.end) {
+      return InvalidArgument("{}: tensors '{}' and '{}' overlap at byte {}", path, prev.name,
+                             next.name, h.data_start + next.begin);
+    }
+  }
+  return h;
+}
+
+StatusOr<Header> OpenAndReadHeader(std::ifstream& in, const std::string& path) {
+  std::error_code ec;
+  uint64_t file_size = std::filesystem::file_size(path, ec);
+  if (ec) return NotFound("cannot read safetensors file '{}': {}", path, ec.message());
+  in.open(path, std::ios::binary);
+  if (!in) return NotFound("cannot open safetensors file '{}'", path);
+  return ReadHeader(in, path, file_size);
+}
+
+/// Writes all of `data` to `fd`, retrying short writes.
+bool WriteAll(int fd, const void* data, size_t size) {
+  const char* p = static_cast<const char*>(data);
+  while (size > 0) {
+    ssize_t n = ::write(fd, p, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    p += n;
+    size -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+}  // namespace
+
+Status SaveSafetensors(const std::string& path,
+                       const std::vector<std::pair<std::string, at::Tensor>>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+  // Step 1: validate everything and build the header before creating a file.
+  std::vector<at::Tensor> data;
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  std::set<std::string> seen;
+  uint64_t offset = 0;
+  for (const auto& [name, tensor] : tensors) {
+    if (name.empty() || name == "__metadata__") {
+      return InvalidArgument("{}: invalid tensor name '{}'", path, name);
+    }
+    if (!seen.insert(name).second) {
+      return InvalidArgument("{}: tensor '{}' appears twice", path, name);
+    }
+    if (!tensor.defined()) return InvalidArgument("{}: tensor '{}' is undefined", path, name);
+    std::optional<std::string_view> dtype = DTypeName(tensor.scalar_type());
+    if (!dtype) {
+      return Unimplemented("{}: tensor '{}' has dtype {}, which safetensors saving does not support",
+                           path, name, c10::toString(tensor.scalar_type()));
+    }
+    at::Tensor t = tensor.detach().to(at::kCPU).contiguous();
+    uint64_t bytes = t.nbytes();
+    header[name] = {{"dtype", std::string(*dtype)},
+                    {"shape", t.sizes().vec()},
+                    {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
+    data.push_back(std::move(t));
+  }
+  std::string header_text = header.dump();
+  // Pad with spaces so the data section starts 8-byte aligned, as HF's writer does.
+  header_text.append((8 - header_text.size() % 8) % 8, ' ');
+  unsigned char len_bytes[8];
+  for (int i = 0; i < 8; ++i) len_bytes[i] = static_cast<unsigned char>(header_text.size() >> (8 * i));
+
+  // Step 2: write a temporary file next to the target.
+  std::filesystem::path target(path);
+  std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : ".";
+  std::string tmp = fmt::format("{}/.{}.tmp.XXXXXX", dir.string(), target.filename().string());
+  int fd = ::mkstemp(tmp.data());
+  if (fd < 0) return IoError("cannot create a temporary file for", path);
+  auto fail = [&](const char* what) {
+    Status s = IoError(what, path);
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return s;
+  };
+  if (::fchmod(fd, 0644) != 0) return fail("cannot set permissions of");
+  if (!WriteAll(fd, len_bytes, 8) || !WriteAll(fd, header_text.data(), header_text.size())) {
+    return fail("cannot write");
+  }
+  for (const at::Tensor& t : data) {
+    if (!WriteAll(fd, t.data_ptr(), t.nbytes())) return fail("cannot write");
+  }
+  if (::fsync(fd) != 0) return fail("cannot fsync");
+  if (::close(fd) != 0) {
+    Status s = IoError("cannot close", path);
+    ::unlink(tmp.c_str());
+    return s;
+  }
+
+  // Step 3: publish it. rename() is atomic within one file system.
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    Status s = IoError("cannot rename the temporary file onto", path);
+    ::unlink(tmp.c_str());
+    return s;
+  }
+  // Make the rename itself durable; failure here is not worth failing the save.
+  int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dir_fd >= 0) {
+    (void)::fsync(dir_fd);
+    ::close(dir_fd);
+  }
+  return Status::Ok();
+}
+
+StatusOr<std::map<std::string, at::Tensor>> LoadSafetensors(const std::string& path) {
+  std::ifstream in;
+  AUTOSP_ASSIGN_OR_RETURN(Header h, OpenAndReadHeader(in, path));
+  std::map<std::string, at::Tensor> out;
+  for (const Entry& e : h.entries) {
+    at::Tensor t = at::empty(e.shape, at::TensorOptions().dtype(e.dtype));
+    if (e.end > e.begin) {
+      in.seekg(static_cast<std::streamoff>(h.data_start + e.begin));
+      in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(e.end - e.begin));
+      if (!in) {
+        return Status(StatusCode::kUnavailable,
+                      fmt::format("{}: cannot read tensor '{}' at byte {}", path, e.name,
+                                  h.data_start + e.begin));
+      }
+    }
+    out.emplace(e.name, std::move(t));
+  }
+  return out;
+}
+
+StatusOr<std::map<std::string, std::string>> LoadSafetensorsMetadata(const std::string& path) {
+  std::ifstream in;
+  AUTOSP_ASSIGN_OR_RETURN(Header h, OpenAndReadHeader(in, path));
+  return h.metadata;
+}
+
+Status LoadParametersInto(const std::string& path, const std::vector<frontend::ParamSpec>& params,
+                          std::map<std::string, at::Tensor>* out) {
+  AUTOSP_CHECK(out != nullptr, "LoadParametersInto needs an output map");
+  AUTOSP_ASSIGN_OR_RETURN(auto stored, LoadSafetensors(path));
+
+  std::map<std::string, at::Tensor> loaded;
+  std::set<std::string> used;
+  std::vector<std::string> missing;
+  for (const frontend::ParamSpec& spec : params) {
+    auto it = stored.find(spec.name);
+    // The original GPT-2 checkpoints name the base model's tensors without "transformer.".
+    constexpr std::string_view kGpt2Prefix = "transformer.";
+    if (it == stored.end() && spec.name.starts_with(kGpt2Prefix)) {
+      it = stored.find(spec.name.substr(kGpt2Prefix.size()));
+    }
+    if (it == stored.end()) {
+      missing.push_back(fmt::format("'{}' (shape {})", spec.name, ShapeString(spec.shape)));
+      continue;
+    }
+    used.insert(it->first);
+    const at::Tensor& t = it->second;
+    if (t.sizes().vec() != spec.shape) {
+      return InvalidArgument("{}: tensor '{}' has shape {}, expected {}", path, it->first,
+                             ShapeString(t.sizes().vec()), ShapeString(spec.shape));
+    }
+    if (!at::isFloatingType(t.scalar_type())) {
+      return InvalidArgument("{}: tensor '{}' has dtype {}, expected a floating-point type", path,
+                             it->first, c10::toString(t.scalar_type()));
+    }
+    loaded.emplace(spec.name, t);
+  }
+  if (!missing.empty()) {
+    return NotFound("{}: missing tensor{} {}", path, missing.size() > 1 ? "s" : "",
+                    fmt::join(missing, ", "));
+  }
+
+  std::vector<std::string> ignored;
+  std::vector<std::string> unexpected;
+  for (const auto& [name, tensor] : stored) {
+    if (used.count(name)) continue;
+    const bool hf_buffer = name.ends_with(".attn.bias") || name.ends_with(".attn.masked_bias") ||
+                           name.ends_with(".rotary_emb.inv_freq");
+    const bool tied_head = name == "lm_head.weight";  // not among params: the head is tied
+    if (hf_buffer || tied_head) {
+      ignored.push_back(name);
+    } else {
+      unexpected.push_back(fmt::format("'{}'", name));
+    }
+  }
+  if (!unexpected.empty()) {
+    return InvalidArgument("{}: unexpected tensor{} not in the model: {}", path,
+                           unexpected.size() > 1 ? "s" : "", fmt::join(unexpected, ", "));
+  }
+  if (!ignored.empty()) {
+    std::fprintf(stderr, "autosp: warning: %s: ignoring %zu tensor(s) that are not parameters: %s\n",
+                 path.c_str(), ignored.size(), fmt::format("{}", fmt::join(ignored, ", ")).c_str());
+  }
+  for (auto& [name, t] : loaded) (*out)[name] = std::move(t);
+  return Status::Ok();
+}
+
+}  // namespace autosp::runtime
