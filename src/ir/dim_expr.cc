@@ -1,6 +1,7 @@
 #include "ir/dim_expr.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <functional>
 #include <numeric>
 
@@ -64,58 +65,82 @@ int64_t FloorDivInt(int64_t a, int64_t b) {
   return q;
 }
 
+// Balanced remainder of c modulo k > 1, in (-k/2, k/2].
+int64_t BalancedRem(int64_t c, int64_t k) {
+  int64_t r = c - FloorDivInt(c, k) * k;  // [0, k)
+  if (2 * r > k) r -= k;
+  return r;
+}
+
+bool AtomLess(const DimAtom& x, const DimAtom& y) { return DimAtom::Compare(x, y) < 0; }
+
+void SortAndMerge(std::vector<DimTerm>& terms) {
+  std::sort(terms.begin(), terms.end(), [](const DimTerm& a, const DimTerm& b) {
+    return CompareMonomials(a.atoms, b.atoms) < 0;
+  });
+  std::vector<DimTerm> merged;
+  merged.reserve(terms.size());
+  for (DimTerm& t : terms) {
+    if (!merged.empty() && CompareMonomials(merged.back().atoms, t.atoms) == 0) {
+      merged.back().coeff = CheckedAdd(merged.back().coeff, t.coeff);
+    } else {
+      merged.push_back(std::move(t));
+    }
+  }
+  std::erase_if(merged, [](const DimTerm& t) { return t.coeff == 0; });
+  terms = std::move(merged);
+}
+
+// The first exact-division atom of t whose coefficient is not in balanced
+// range, or t.atoms.size().
+size_t FirstReducibleAtom(const DimTerm& t) {
+  for (size_t i = 0; i < t.atoms.size(); ++i) {
+    const DimAtom& a = t.atoms[i];
+    if (a.kind == DimAtom::Kind::kExactDiv && BalancedRem(t.coeff, a.divisor) != t.coeff) return i;
+  }
+  return t.atoms.size();
+}
+
 // Builds canonical forms; see Note [DimExpr canonical form].
 class DimExprBuilder {
  public:
   // Canonicalizes sum(terms) + constant. Terms may be unsorted and unmerged.
   static DimExpr Make(std::vector<DimTerm> terms, int64_t constant) {
     while (true) {
-      // Step 1: c * (E/k) * rest with k | c  ->  (c/k) * E * rest.
+      // Step 1: c * (E/k) * rest with c = q*k + r, r balanced
+      //         ->  r * (E/k) * rest + q * E * rest.
       std::vector<DimTerm> next;
       next.reserve(terms.size());
-      for (DimTerm& t : terms) {
-        size_t idx = t.atoms.size();
-        for (size_t i = 0; i < t.atoms.size(); ++i) {
-          const DimAtom& a = t.atoms[i];
-          if (a.kind == DimAtom::Kind::kExactDiv && t.coeff % a.divisor == 0) {
-            idx = i;
-            break;
-          }
-        }
+      std::vector<DimTerm> work = std::move(terms);
+      while (!work.empty()) {
+        DimTerm t = std::move(work.back());
+        work.pop_back();
+        size_t idx = FirstReducibleAtom(t);
         if (idx == t.atoms.size()) {
           next.push_back(std::move(t));
           continue;
         }
-        DimExpr numerator = t.atoms[idx].numerator;
+        const DimAtom& atom = t.atoms[idx];
+        int64_t r = BalancedRem(t.coeff, atom.divisor);
         DimTerm rest;
-        rest.coeff = t.coeff / t.atoms[idx].divisor;
+        rest.coeff = (t.coeff - r) / atom.divisor;
         rest.atoms = t.atoms;
         rest.atoms.erase(rest.atoms.begin() + static_cast<std::ptrdiff_t>(idx));
-        MulInto(numerator, rest, next, constant);
+        std::vector<DimTerm> expanded;
+        MulInto(atom.numerator, rest, expanded, constant);
+        for (DimTerm& e : expanded) work.push_back(std::move(e));
+        if (r != 0) {
+          t.coeff = r;
+          next.push_back(std::move(t));
+        }
       }
       terms = std::move(next);
       // Step 2: sort, merge like terms, drop zeros.
-      std::sort(terms.begin(), terms.end(), [](const DimTerm& a, const DimTerm& b) {
-        return CompareMonomials(a.atoms, b.atoms) < 0;
-      });
-      std::vector<DimTerm> merged;
-      merged.reserve(terms.size());
-      for (DimTerm& t : terms) {
-        if (!merged.empty() && CompareMonomials(merged.back().atoms, t.atoms) == 0) {
-          merged.back().coeff = CheckedAdd(merged.back().coeff, t.coeff);
-        } else {
-          merged.push_back(std::move(t));
-        }
-      }
-      std::erase_if(merged, [](const DimTerm& t) { return t.coeff == 0; });
-      terms = std::move(merged);
-      // Merging can make a coefficient divisible again (2*(S/4) + 2*(S/4)).
+      SortAndMerge(terms);
+      // Merging can change a coefficient (2*(S/4) + 2*(S/4)); Step 3 too.
       bool again = false;
-      for (const DimTerm& t : terms) {
-        for (const DimAtom& a : t.atoms) {
-          if (a.kind == DimAtom::Kind::kExactDiv && t.coeff % a.divisor == 0) again = true;
-        }
-      }
+      for (const DimTerm& t : terms) again = again || FirstReducibleAtom(t) != t.atoms.size();
+      if (!again) again = NormalizeSymbolQuotients(terms, constant);
       if (!again) break;
     }
     if (terms.empty()) return DimExpr(constant);
@@ -129,6 +154,130 @@ class DimExprBuilder {
     }
     poly->hash = h;
     return DimExpr(std::shared_ptr<const DimPoly>(std::move(poly)));
+  }
+
+  // Step 3: when S/k atoms occur (S a symbol), S and every S/k' are rewritten
+  // in the basis X = S/L (L: lcm of the k's; the assumptions imply L | S), like
+  // terms are merged there, exact divisions whose numerator becomes divisible
+  // are carried out, and each term is mapped back with balanced digits:
+  // C*X^n = r*X^n + q*S*X^(n-1) with r = C mod L in (-L/2, L/2], repeated.
+  // So B*B + B*(B/4) and 5*B*(B/4) meet in one form. Returns whether Step 1
+  // (or Step 3) has more to do.
+  static bool NormalizeSymbolQuotients(std::vector<DimTerm>& terms, int64_t& constant) {
+    std::map<std::string, int64_t, std::less<>> lcm;
+    for (const DimTerm& t : terms) {
+      for (const DimAtom& a : t.atoms) {
+        if (a.kind != DimAtom::Kind::kExactDiv) continue;
+        if (auto sym = a.numerator.AsSymbol()) {
+          auto [it, fresh] = lcm.emplace(std::string(*sym), a.divisor);
+          if (!fresh) it->second = std::lcm(it->second, a.divisor);
+        }
+      }
+    }
+    if (lcm.empty()) return false;
+    // A compound exact division that is exact in the basis: (B*S)/2 with S/4 around.
+    for (size_t ti = 0; ti < terms.size(); ++ti) {
+      DimTerm& t = terms[ti];
+      for (size_t i = 0; i < t.atoms.size(); ++i) {
+        const DimAtom& a = t.atoms[i];
+        if (a.kind != DimAtom::Kind::kExactDiv || a.numerator.AsSymbol()) continue;
+        std::vector<DimTerm> n = ToBasis(a.numerator.terms(), lcm);
+        int64_t nc = a.numerator.constant_term();
+        bool divisible = nc % a.divisor == 0;
+        for (const DimTerm& nt : n) divisible = divisible && nt.coeff % a.divisor == 0;
+        if (!divisible) continue;
+        for (DimTerm& nt : n) nt.coeff /= a.divisor;
+        DimExpr quotient = Make(std::move(n), nc / a.divisor);
+        DimTerm rest{t.coeff, t.atoms};
+        rest.atoms.erase(rest.atoms.begin() + static_cast<std::ptrdiff_t>(i));
+        std::vector<DimTerm> expanded;
+        MulInto(quotient, rest, expanded, constant);
+        terms.erase(terms.begin() + static_cast<std::ptrdiff_t>(ti));
+        for (DimTerm& e : expanded) terms.push_back(std::move(e));
+        return true;
+      }
+    }
+    std::vector<DimTerm> basis = ToBasis(terms, lcm);
+    SortAndMerge(basis);
+    // Back, with balanced digits.
+    std::vector<DimTerm> out;
+    std::vector<DimTerm> work = std::move(basis);
+    while (!work.empty()) {
+      DimTerm t = std::move(work.back());
+      work.pop_back();
+      bool split = false;
+      for (size_t i = 0; i < t.atoms.size() && !split; ++i) {
+        const DimAtom& a = t.atoms[i];
+        if (a.kind != DimAtom::Kind::kExactDiv) continue;
+        auto sym = a.numerator.AsSymbol();
+        if (!sym) continue;
+        auto it = lcm.find(*sym);
+        if (it == lcm.end() || it->second != a.divisor) continue;
+        int64_t r = BalancedRem(t.coeff, a.divisor);
+        if (r == t.coeff) continue;
+        DimTerm q{(t.coeff - r) / a.divisor, t.atoms};
+        q.atoms[i] = SymbolAtom(*sym);
+        std::sort(q.atoms.begin(), q.atoms.end(), AtomLess);
+        work.push_back(std::move(q));
+        if (r != 0) {
+          t.coeff = r;
+          out.push_back(std::move(t));
+        }
+        split = true;
+      }
+      if (!split) out.push_back(std::move(t));
+    }
+    SortAndMerge(out);
+    bool again = false;
+    for (const DimTerm& t : out) again = again || FirstReducibleAtom(t) != t.atoms.size();
+    terms = std::move(out);
+    return again;
+  }
+
+  // Rewrites S -> L*(S/L) and S/k -> (L/k)*(S/L) for each S with an L in `lcm`
+  // (when k divides L). Atoms stay sorted; like terms are not merged.
+  static std::vector<DimTerm> ToBasis(std::span<const DimTerm> terms,
+                                      const std::map<std::string, int64_t, std::less<>>& lcm) {
+    std::vector<DimTerm> basis;
+    basis.reserve(terms.size());
+    for (const DimTerm& t : terms) {
+      DimTerm b{t.coeff, {}};
+      for (const DimAtom& a : t.atoms) {
+        std::optional<std::string_view> sym;
+        int64_t k = 1;
+        if (a.kind == DimAtom::Kind::kSymbol) {
+          sym = a.symbol;
+        } else if (a.kind == DimAtom::Kind::kExactDiv) {
+          sym = a.numerator.AsSymbol();
+          k = a.divisor;
+        }
+        auto it = sym ? lcm.find(*sym) : lcm.end();
+        if (it == lcm.end() || it->second % k != 0) {
+          b.atoms.push_back(a);
+          continue;
+        }
+        b.coeff = CheckedMul(b.coeff, it->second / k);
+        b.atoms.push_back(QuotientAtom(it->first, it->second));
+      }
+      std::sort(b.atoms.begin(), b.atoms.end(), AtomLess);
+      basis.push_back(std::move(b));
+    }
+    return basis;
+  }
+
+  static DimAtom SymbolAtom(std::string_view name) {
+    DimAtom a;
+    a.kind = DimAtom::Kind::kSymbol;
+    a.symbol = std::string(name);
+    return a;
+  }
+
+  static DimAtom QuotientAtom(std::string_view name, int64_t divisor) {
+    DimAtom a;
+    a.kind = DimAtom::Kind::kExactDiv;
+    a.numerator = DimExpr::Symbol(name);
+    a.divisor = divisor;
+    return a;
   }
 
   // Appends e * term to `out` (constant parts go to `constant`).
@@ -169,8 +318,33 @@ DimExpr DimExpr::FloorDiv(const DimExpr& numerator, int64_t divisor) {
   if (divisor == 1) return numerator;
   if (numerator.is_constant()) return FloorDivInt(numerator.constant_value(), divisor);
   // floor((k*Q + R)/k) = Q + floor(R/k) with R's coefficients in [0, k).
+  // Only terms free of exact divisions (and of symbols that have one) are
+  // split; the others stay whole in R, so R keeps its canonical form.
+  std::vector<std::string_view> quotient_symbols;
+  for (const DimTerm& t : numerator.terms()) {
+    for (const DimAtom& a : t.atoms) {
+      if (a.kind == DimAtom::Kind::kExactDiv) {
+        if (auto sym = a.numerator.AsSymbol()) quotient_symbols.push_back(*sym);
+      }
+    }
+  }
+  auto splittable = [&](const DimTerm& t) {
+    for (const DimAtom& a : t.atoms) {
+      if (a.kind == DimAtom::Kind::kExactDiv) return false;
+      if (a.kind == DimAtom::Kind::kSymbol &&
+          std::find(quotient_symbols.begin(), quotient_symbols.end(), a.symbol) !=
+              quotient_symbols.end()) {
+        return false;
+      }
+    }
+    return true;
+  };
   std::vector<DimTerm> q_terms, r_terms;
   for (const DimTerm& t : numerator.terms()) {
+    if (!splittable(t)) {
+      r_terms.push_back(t);
+      continue;
+    }
     int64_t q = FloorDivInt(t.coeff, divisor);
     int64_t r = t.coeff - q * divisor;
     if (q != 0) q_terms.push_back(DimTerm{q, t.atoms});
@@ -224,7 +398,7 @@ DimExpr DimExpr::ExactDiv(const DimExpr& numerator, int64_t divisor) {
   for (DimTerm& t : r_terms) t.coeff /= g;
   rc /= g;
   divisor /= g;
-  int64_t content = rc;
+  int64_t content = std::abs(rc);
   for (const DimTerm& t : r_terms) content = Gcd(content, t.coeff);
   DimExpr r = DimExprBuilder::Make(std::move(r_terms), rc);
   int64_t lead = r.is_constant() ? r.constant_value() : r.terms().front().coeff;

@@ -14,7 +14,11 @@
 // Rules applied on construction (each is valid for every integer binding):
 //  * like terms are merged, zero terms dropped, terms sorted by degree (high
 //    first) and then by their atoms;
-//  * c * (E/k) * rest with k | c becomes (c/k) * E * rest;
+//  * c * (E/k) * rest becomes r * (E/k) * rest + q * E * rest, where
+//    c = q*k + r and r is in (-k/2, k/2] (so (S/4)*4 = S, 3*(S/4) = S - S/4);
+//  * when S/k atoms of a symbol S occur, S and all S/k' are first written in
+//    the basis S/L (L the lcm of the k's), merged there, and mapped back with
+//    the rule above (so B*B + B*(B/4) = 5*B*(B/4) - B*B ... one form);
 //  * floor((k*Q + R)/k) becomes Q + floor(R/k) with R's coefficients in [0, k),
 //    a common factor of R and k is cancelled, floor(floor(E/a)/b) = floor(E/(ab));
 //  * exact division of a polynomial whose coefficients are all divisible by k

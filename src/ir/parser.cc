@@ -245,7 +245,11 @@ class Parser {
         lhs = lhs * rhs;
       } else {
         Advance();
+        size_t at = tok_.offset;
         AUTOSP_ASSIGN_OR_RETURN(int64_t k, ParsePositiveDivisor());
+        if (lhs.is_constant() && lhs.constant_value() % k != 0) {
+          return ErrorAt(at, fmt::format("{}/{} is not exact", lhs.constant_value(), k));
+        }
         lhs = DimExpr::ExactDiv(lhs, k);
       }
     }
