@@ -137,8 +137,12 @@ DimExpr DimContext::Simplify(const DimExpr& e) const {
           break;
         case DimAtom::Kind::kFloorDiv: {
           DimExpr n = Simplify(a.numerator);
-          prod = prod * (IsDivisible(n, a.divisor) ? DimExpr::ExactDiv(n, a.divisor)
-                                                   : DimExpr::FloorDiv(n, a.divisor));
+          // floor((E + c)/k) = E/k when k | E and 0 <= c < k.
+          DimExpr e = n - DimExpr(n.constant_term());
+          int64_t c = n.constant_term();
+          prod = prod * (IsDivisible(e, a.divisor) && c >= 0 && c < a.divisor
+                             ? DimExpr::ExactDiv(e, a.divisor)
+                             : DimExpr::FloorDiv(n, a.divisor));
           break;
         }
         case DimAtom::Kind::kExactDiv:

@@ -18,7 +18,7 @@
 //    c = q*k + r and r is in (-k/2, k/2] (so (S/4)*4 = S, 3*(S/4) = S - S/4);
 //  * when S/k atoms of a symbol S occur, S and all S/k' are first written in
 //    the basis S/L (L the lcm of the k's), merged there, and mapped back with
-//    the rule above (so B*B + B*(B/4) = 5*B*(B/4) - B*B ... one form);
+//    the rule above (so B*B + B*(B/4) and 5*B*(B/4) get one form);
 //  * floor((k*Q + R)/k) becomes Q + floor(R/k) with R's coefficients in [0, k),
 //    a common factor of R and k is cancelled, floor(floor(E/a)/b) = floor(E/(ab));
 //  * exact division of a polynomial whose coefficients are all divisible by k
