@@ -38,7 +38,14 @@ if [[ ! -x "${VENV}/bin/python" ]]; then
   echo "[setup] creating virtualenv ${VENV}"
   python3 -m venv "${VENV}"
 fi
-if ! "${VENV}/bin/python" -c "import torch,sys; sys.exit(0 if torch.__version__.split('+')[0]=='${TORCH_VERSION}' else 1)" 2>/dev/null; then
-  echo "[setup] installing torch==${TORCH_VERSION} into ${VENV} (CPU build; carries LibTorch C++)"
-  "${VENV}/bin/pip" install -q "torch==${TORCH_VERSION}" numpy
+# transformers: only for tests/reference/hf_crosscheck.py (the product never runs Python).
+TRANSFORMERS_VERSION="4.57.6"
+if ! "${VENV}/bin/python" -c "
+import sys
+from importlib.metadata import version
+import torch
+sys.exit(0 if torch.__version__.split('+')[0] == '${TORCH_VERSION}'
+         and version('transformers') == '${TRANSFORMERS_VERSION}' else 1)" 2>/dev/null; then
+  echo "[setup] installing torch==${TORCH_VERSION} (CPU build; carries LibTorch C++) and transformers==${TRANSFORMERS_VERSION} into ${VENV}"
+  "${VENV}/bin/pip" install -q "torch==${TORCH_VERSION}" numpy "transformers==${TRANSFORMERS_VERSION}"
 fi
