@@ -98,14 +98,15 @@ ValueNamer::ValueNamer(const Graph& graph) {
   }
   // Pass 2: repeats get a suffix, unnamed values a number.
   int64_t counter = 0;
+  std::unordered_map<std::string, int64_t> next_suffix;  // keeps repeats linear
   for (const Value* v : pending) {
     std::string s;
     if (!v->name().empty()) {
       std::string base = Sanitize(v->name());
-      for (int k = 1;; ++k) {
-        s = fmt::format("{}_{}", base, k);
-        if (!taken.count(s)) break;
-      }
+      int64_t& k = next_suffix[base];
+      do {
+        s = fmt::format("{}_{}", base, ++k);
+      } while (taken.count(s));
     } else {
       do {
         s = fmt::format("{}", counter++);
