@@ -145,7 +145,9 @@ class InProcessCommunicator final : public Communicator {
                                 options_.timeout.count(), stage);
         s.cv.notify_all();
       }
-      if (!s.aborted.empty()) {
+      // A round that completed is reported as it completed, even if a peer
+      // aborted the group right after (its own error says why).
+      if (!ready()) {
         throw CommError(fmt::format("{}: {}", DescribeCall(what, *this), s.aborted));
       }
     };
