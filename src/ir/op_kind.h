@@ -55,7 +55,22 @@ namespace autosp::ir {
   X(kAllToAll, "all_to_all")                                 \
   X(kAllReduce, "all_reduce")                                \
   X(kAllGather, "all_gather")                                \
-  X(kReduceScatter, "reduce_scatter")
+  X(kReduceScatter, "reduce_scatter")                        \
+  /* backward kernels, emitted by autodiff (ops/backward.cc) */ \
+  X(kEmbeddingBackward, "embedding_backward")                \
+  X(kSiluBackward, "silu_backward")                          \
+  X(kGeluBackward, "gelu_backward")                          \
+  X(kDropoutBackward, "dropout_backward")                    \
+  X(kSoftmaxBackward, "softmax_backward")                    \
+  X(kLogSoftmaxBackward, "log_softmax_backward")             \
+  X(kRmsNormBackward, "rms_norm_backward")                   \
+  X(kLayerNormBackward, "layer_norm_backward")               \
+  X(kCrossEntropyBackward, "cross_entropy_backward")         \
+  X(kSdpaForward, "sdpa_forward")                            \
+  X(kSdpaBackward, "sdpa_backward")                          \
+  X(kSliceBackward, "slice_backward")                        \
+  X(kSumToShape, "sum_to_shape")                             \
+  X(kMeanBackward, "mean_backward")
 
 /// Every operation the IR knows. Switches over OpKind list every case and
 /// have no `default:`, so a new op is a compile error where it is unhandled.

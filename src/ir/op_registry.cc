@@ -19,6 +19,7 @@ OpRegistry::OpRegistry() {
   RegisterAttentionOps(*this);
   RegisterCreationOps(*this);
   RegisterCollectiveOps(*this);
+  RegisterBackwardOps(*this);
   for (const OpDef& def : defs_) {
     AUTOSP_CHECK(def.infer_shape != nullptr, "op '{}' has no registered OpDef",
                  OpKindName(def.kind));

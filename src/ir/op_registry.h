@@ -162,5 +162,6 @@ void RegisterShapeOps(OpRegistry& registry);
 void RegisterAttentionOps(OpRegistry& registry);
 void RegisterCreationOps(OpRegistry& registry);
 void RegisterCollectiveOps(OpRegistry& registry);
+void RegisterBackwardOps(OpRegistry& registry);
 
 }  // namespace autosp::ir

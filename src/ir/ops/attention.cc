@@ -26,6 +26,15 @@ StatusOr<std::vector<TensorType>> ApplyRopeShape(const ShapeInput& in) {
                                              "sequence dims of position_ids and x"));
   double theta = in.attrs.GetFloatOr("theta", 10000.0);
   if (!(theta > 0.0)) return InvalidArgument("attribute 'theta' must be > 0, got {}", theta);
+  const std::string rope_type = in.attrs.GetStringOr("rope_type", "default");
+  if (rope_type != "default" && rope_type != "llama3" && rope_type != "linear") {
+    return InvalidArgument(
+        "attribute 'rope_type' must be \"default\", \"llama3\" or \"linear\", got \"{}\"",
+        rope_type);
+  }
+  if (!(in.attrs.GetFloatOr("factor", 1.0) > 0.0)) {
+    return InvalidArgument("attribute 'factor' must be > 0");
+  }
   return ops::One(x);
 }
 
@@ -90,6 +99,38 @@ StatusOr<std::vector<TensorType>> SdpaShape(const ShapeInput& in) {
   return ops::One(TensorType(q.dtype, {q.dims[0], q.dims[1], q.dims[2], v.dims[3]}));
 }
 
+// sdpa_forward(q, k, v, mask?) -> (out, logsumexp f32[B, Hq, Sq]): the training
+// form of scaled_dot_product_attention; the backward reads logsumexp instead
+// of recomputing the scores.
+StatusOr<std::vector<TensorType>> SdpaForwardShape(const ShapeInput& in) {
+  AUTOSP_ASSIGN_OR_RETURN(std::vector<TensorType> out, SdpaShape(in));
+  const TensorType& q = in.operand(0);
+  out.push_back(TensorType(DType::kF32, {q.dims[0], q.dims[1], q.dims[2]}));
+  return out;
+}
+
+// sdpa_backward(grad_out, q, k, v, out, logsumexp, mask?) -> (grad_q, grad_k, grad_v)
+StatusOr<std::vector<TensorType>> SdpaBackwardShape(const ShapeInput& in) {
+  std::vector<const TensorType*> fwd{in.operands[1], in.operands[2], in.operands[3]};
+  if (in.num_operands() == 7) fwd.push_back(in.operands[6]);
+  ShapeInput forward{OpKind::kScaledDotProductAttention, fwd, in.attrs, in.dims};
+  AUTOSP_ASSIGN_OR_RETURN(std::vector<TensorType> out, SdpaShape(forward));
+  const TensorType& grad = in.operand(0);
+  if (!(grad == out[0]) || !(in.operand(4) == out[0])) {
+    bool same = grad.rank() == 4 && in.operand(4).rank() == 4 && grad.dtype == out[0].dtype;
+    for (size_t i = 0; same && i < 4; ++i) {
+      same = in.dims.Equal(grad.dims[i], out[0].dims[i]) &&
+             in.dims.Equal(in.operand(4).dims[i], out[0].dims[i]);
+    }
+    if (!same) {
+      return InvalidArgument("{} and operand 'out' {} must have the attention output type {}",
+                             Describe("grad_out", grad), in.operand(4).ToString(),
+                             out[0].ToString());
+    }
+  }
+  return std::vector<TensorType>{in.operand(1), in.operand(2), in.operand(3)};
+}
+
 }  // namespace
 
 void RegisterAttentionOps(OpRegistry& r) {
@@ -99,13 +140,33 @@ void RegisterAttentionOps(OpRegistry& r) {
   using ops::Req;
   r.Register(MakeOpDef(OpKind::kApplyRope,
                        "rotary position embedding of x [B, H, S, D] at position_ids",
-                       {Req("x"), Req("position_ids")}, {OptAttr("theta", AttrKind::kFloat)},
+                       {Req("x"), Req("position_ids")},
+                       {OptAttr("theta", AttrKind::kFloat), OptAttr("rope_type", AttrKind::kString),
+                        OptAttr("factor", AttrKind::kFloat),
+                        OptAttr("low_freq_factor", AttrKind::kFloat),
+                        OptAttr("high_freq_factor", AttrKind::kFloat),
+                        OptAttr("original_max_position_embeddings", AttrKind::kInt),
+                        OptAttr("inverse", AttrKind::kBool)},
                        &ApplyRopeShape));
   r.Register(MakeOpDef(OpKind::kScaledDotProductAttention,
                        "softmax(q k^T * scale [+ mask | causal]) v, GQA when KV heads divide Q heads",
                        {Req("q"), Req("k"), Req("v"), Opt("mask")},
                        {OptAttr("causal", AttrKind::kBool), OptAttr("scale", AttrKind::kFloat)},
                        &SdpaShape));
+  OpDef fwd = MakeOpDef(OpKind::kSdpaForward,
+                        "scaled_dot_product_attention that also returns the row logsumexp",
+                        {Req("q"), Req("k"), Req("v"), Opt("mask")},
+                        {OptAttr("causal", AttrKind::kBool), OptAttr("scale", AttrKind::kFloat)},
+                        &SdpaForwardShape);
+  fwd.schema.num_results = 2;
+  r.Register(std::move(fwd));
+  OpDef bwd = MakeOpDef(OpKind::kSdpaBackward, "attention backward from out and logsumexp",
+                        {Req("grad_out"), Req("q"), Req("k"), Req("v"), Req("out"),
+                         Req("logsumexp"), Opt("mask")},
+                        {OptAttr("causal", AttrKind::kBool), OptAttr("scale", AttrKind::kFloat)},
+                        &SdpaBackwardShape);
+  bwd.schema.num_results = 3;
+  r.Register(std::move(bwd));
 }
 
 }  // namespace autosp::ir

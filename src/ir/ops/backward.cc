@@ -1,0 +1,219 @@
+// Backward kernels that autodiff emits where ATen has a dedicated backward
+// (or where a composite would waste memory): each mirrors one forward op.
+// sdpa_forward / sdpa_backward live with attention (ops/attention.cc).
+#include "ir/ops/op_util.h"
+
+namespace autosp::ir {
+namespace {
+
+using ops::Describe;
+
+// Checks that grad has the shape of `like` (the forward result it is the gradient of).
+Status ExpectGradOf(const ShapeInput& in, const TensorType& grad, const TensorType& like,
+                    std::string_view what) {
+  if (grad.rank() != like.rank()) {
+    return InvalidArgument("{} must have the shape of {} {}", Describe("grad", grad), what,
+                           like.ToString());
+  }
+  for (size_t i = 0; i < grad.dims.size(); ++i) {
+    AUTOSP_RETURN_IF_ERROR(ops::ExpectDimEqual(in.dims, grad.dims[i], like.dims[i],
+                                               fmt::format("dim {} of grad and {}", i, what)));
+  }
+  return ops::ExpectFloat(grad, "grad");
+}
+
+// embedding_backward(grad [..., H], ids [...]) {num_weights, padding_idx?} -> [num_weights, H]
+StatusOr<std::vector<TensorType>> EmbeddingBackwardShape(const ShapeInput& in) {
+  const TensorType& grad = in.operand(0);
+  const TensorType& ids = in.operand(1);
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectFloat(grad, "grad"));
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectInteger(ids, "ids"));
+  if (grad.rank() != ids.rank() + 1) {
+    return InvalidArgument("{} must have rank {} (ids {} plus the embedding dim)",
+                           Describe("grad", grad), ids.rank() + 1, ids.ToString());
+  }
+  const int64_t n = in.attrs.GetInt("num_weights");
+  if (n <= 0) return InvalidArgument("attribute 'num_weights' must be > 0, got {}", n);
+  return ops::One(TensorType(grad.dtype, {DimExpr(n), grad.dims.back()}));
+}
+
+// op_backward(grad, x) -> like x, for elementwise and softmax-like ops.
+StatusOr<std::vector<TensorType>> GradLikeSecondShape(const ShapeInput& in) {
+  const TensorType& x = in.operand(1);
+  AUTOSP_RETURN_IF_ERROR(ExpectGradOf(in, in.operand(0), x, "operand 1"));
+  if (in.kind == OpKind::kSoftmaxBackward || in.kind == OpKind::kLogSoftmaxBackward) {
+    AUTOSP_RETURN_IF_ERROR(
+        ops::NormalizeDim(in.attrs.GetInt("dim"), x.rank(), "attribute 'dim'").status());
+  }
+  if (in.kind == OpKind::kGeluBackward) {
+    std::string approx = in.attrs.GetStringOr("approximate", "none");
+    if (approx != "none" && approx != "tanh") {
+      return InvalidArgument("attribute 'approximate' must be \"none\" or \"tanh\", got \"{}\"",
+                             approx);
+    }
+  }
+  if (in.kind == OpKind::kDropoutBackward) {
+    const double p = in.attrs.GetFloat("p");
+    if (!(p >= 0.0 && p < 1.0)) return InvalidArgument("attribute 'p' must be in [0, 1), got {}", p);
+  }
+  return ops::One(x);
+}
+
+// rms_norm_backward(grad, x, weight?) {eps} -> (grad_x, grad_weight?)
+// layer_norm_backward(grad, x, weight?, bias?) {eps} -> (grad_x, grad_weight?, grad_bias?)
+StatusOr<std::vector<TensorType>> NormBackwardShape(const ShapeInput& in) {
+  const TensorType& x = in.operand(1);
+  AUTOSP_RETURN_IF_ERROR(ExpectGradOf(in, in.operand(0), x, "x"));
+  std::vector<TensorType> results{x};
+  for (size_t i = 2; i < in.num_operands(); ++i) {
+    const TensorType& p = in.operand(i);
+    AUTOSP_RETURN_IF_ERROR(ops::ExpectRank(p, 1, i == 2 ? "weight" : "bias"));
+    AUTOSP_RETURN_IF_ERROR(ops::ExpectDimEqual(in.dims, p.dims[0], x.dims.back(),
+                                               "normalized dim of x and its parameter"));
+    results.push_back(p);
+  }
+  return results;
+}
+
+// cross_entropy_backward(grad [] or [...], logits [..., V], labels [...]) -> like logits
+StatusOr<std::vector<TensorType>> CrossEntropyBackwardShape(const ShapeInput& in) {
+  const TensorType& grad = in.operand(0);
+  const TensorType& logits = in.operand(1);
+  const TensorType& labels = in.operand(2);
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectFloat(grad, "grad"));
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectFloat(logits, "logits"));
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectInteger(labels, "labels"));
+  const std::string reduction = in.attrs.GetStringOr("reduction", "mean");
+  if (reduction == "none") {
+    AUTOSP_RETURN_IF_ERROR(ExpectGradOf(in, grad, labels, "labels"));
+  } else if (reduction == "mean" || reduction == "sum") {
+    if (grad.rank() != 0) return InvalidArgument("{} must be a scalar", Describe("grad", grad));
+  } else {
+    return InvalidArgument(
+        "attribute 'reduction' must be \"mean\", \"sum\" or \"none\", got \"{}\"", reduction);
+  }
+  if (labels.rank() != logits.rank() - 1) {
+    return InvalidArgument("{} must have rank {}", Describe("labels", labels), logits.rank() - 1);
+  }
+  return ops::One(logits);
+}
+
+// slice_backward(grad) {input_shape, dim, start, end, step?} -> [input_shape], zeros outside.
+StatusOr<std::vector<TensorType>> SliceBackwardShape(const ShapeInput& in) {
+  const TensorType& grad = in.operand(0);
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectFloat(grad, "grad"));
+  std::vector<DimExpr> shape = in.attrs.GetDims("input_shape");
+  if (static_cast<int64_t>(shape.size()) != grad.rank()) {
+    return InvalidArgument("attribute 'input_shape' has rank {} but {} has rank {}", shape.size(),
+                           Describe("grad", grad), grad.rank());
+  }
+  AUTOSP_RETURN_IF_ERROR(
+      ops::NormalizeDim(in.attrs.GetInt("dim"), grad.rank(), "attribute 'dim'").status());
+  if (in.attrs.GetIntOr("step", 1) < 1) return InvalidArgument("attribute 'step' must be >= 1");
+  return ops::One(TensorType(grad.dtype, std::move(shape)));
+}
+
+// sum_to_shape(x) {shape}: sums x over the dims that broadcasting added or
+// expanded, so that the result has `shape` (the reverse of broadcasting).
+StatusOr<std::vector<TensorType>> SumToShapeShape(const ShapeInput& in) {
+  const TensorType& x = in.operand(0);
+  std::vector<DimExpr> shape = in.attrs.GetDims("shape");
+  if (static_cast<int64_t>(shape.size()) > x.rank()) {
+    return InvalidArgument("attribute 'shape' has more dims ({}) than {}", shape.size(),
+                           Describe("x", x));
+  }
+  const size_t lead = x.dims.size() - shape.size();
+  for (size_t i = 0; i < shape.size(); ++i) {
+    const bool one = shape[i].AsConstant() == std::optional<int64_t>(1);
+    if (!one && !in.dims.Equal(shape[i], x.dims[lead + i])) {
+      return InvalidArgument("{} cannot be summed to shape {}: dim {} is {} vs {}",
+                             Describe("x", x), TensorType(x.dtype, shape).ToString(), i,
+                             x.dims[lead + i].ToString(), shape[i].ToString());
+    }
+  }
+  return ops::One(TensorType(x.dtype, std::move(shape)));
+}
+
+// mean_backward(grad) {input_shape, dims, keepdim?} -> [input_shape]:
+// broadcast grad back over the reduced dims and divide by their element count.
+StatusOr<std::vector<TensorType>> MeanBackwardShape(const ShapeInput& in) {
+  const TensorType& grad = in.operand(0);
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectFloat(grad, "grad"));
+  std::vector<DimExpr> shape = in.attrs.GetDims("input_shape");
+  const int64_t rank = static_cast<int64_t>(shape.size());
+  std::vector<int64_t> dims = in.attrs.GetInts("dims");
+  std::vector<bool> reduced(shape.size(), dims.empty());
+  for (int64_t d : dims) {
+    AUTOSP_ASSIGN_OR_RETURN(int64_t nd, ops::NormalizeDim(d, rank, "reduced dim"));
+    reduced[static_cast<size_t>(nd)] = true;
+  }
+  const bool keepdim = in.attrs.GetBoolOr("keepdim", false);
+  int64_t expected_rank = 0;
+  for (bool r : reduced) expected_rank += (!r || keepdim) ? 1 : 0;
+  if (grad.rank() != expected_rank) {
+    return InvalidArgument("{} must have rank {} for a mean over {} of {} dims",
+                           Describe("grad", grad), expected_rank,
+                           dims.empty() ? "all" : fmt::format("{}", fmt::join(dims, ",")), rank);
+  }
+  return ops::One(TensorType(grad.dtype, std::move(shape)));
+}
+
+}  // namespace
+
+void RegisterBackwardOps(OpRegistry& r) {
+  using ops::MakeOpDef;
+  using ops::Opt;
+  using ops::OptAttr;
+  using ops::Req;
+  using ops::ReqAttr;
+  r.Register(MakeOpDef(OpKind::kEmbeddingBackward,
+                       "scatter-add grad rows into a [num_weights, H] weight gradient",
+                       {Req("grad"), Req("ids")},
+                       {ReqAttr("num_weights", AttrKind::kInt), OptAttr("padding_idx", AttrKind::kInt)},
+                       &EmbeddingBackwardShape));
+  r.Register(MakeOpDef(OpKind::kSiluBackward, "grad * d silu(x)/dx", {Req("grad"), Req("x")}, {},
+                       &GradLikeSecondShape));
+  r.Register(MakeOpDef(OpKind::kGeluBackward, "grad * d gelu(x)/dx", {Req("grad"), Req("x")},
+                       {OptAttr("approximate", AttrKind::kString)}, &GradLikeSecondShape));
+  r.Register(MakeOpDef(OpKind::kDropoutBackward,
+                       "grad where the dropout output is kept, scaled by 1/(1-p)",
+                       {Req("grad"), Req("out")}, {ReqAttr("p", AttrKind::kFloat)},
+                       &GradLikeSecondShape));
+  r.Register(MakeOpDef(OpKind::kSoftmaxBackward, "softmax backward from its output y",
+                       {Req("grad"), Req("y")}, {ReqAttr("dim", AttrKind::kInt)},
+                       &GradLikeSecondShape));
+  r.Register(MakeOpDef(OpKind::kLogSoftmaxBackward, "log_softmax backward from its output y",
+                       {Req("grad"), Req("y")}, {ReqAttr("dim", AttrKind::kInt)},
+                       &GradLikeSecondShape));
+  OpDef rms = MakeOpDef(OpKind::kRmsNormBackward, "rms_norm backward: grad x (and weight)",
+                        {Req("grad"), Req("x"), Opt("weight")}, {ReqAttr("eps", AttrKind::kFloat)},
+                        &NormBackwardShape);
+  rms.schema.num_results = -1;
+  r.Register(std::move(rms));
+  OpDef ln = MakeOpDef(OpKind::kLayerNormBackward,
+                       "layer_norm backward: grad x (and weight, bias)",
+                       {Req("grad"), Req("x"), Opt("weight"), Opt("bias")},
+                       {ReqAttr("eps", AttrKind::kFloat)}, &NormBackwardShape);
+  ln.schema.num_results = -1;
+  r.Register(std::move(ln));
+  r.Register(MakeOpDef(OpKind::kCrossEntropyBackward, "cross_entropy backward: grad of logits",
+                       {Req("grad"), Req("logits"), Req("labels")},
+                       {OptAttr("ignore_index", AttrKind::kInt),
+                        OptAttr("reduction", AttrKind::kString)},
+                       &CrossEntropyBackwardShape));
+  r.Register(MakeOpDef(OpKind::kSliceBackward, "grad placed at [start:end:step] of zeros",
+                       {Req("grad")},
+                       {ReqAttr("input_shape", AttrKind::kDims), ReqAttr("dim", AttrKind::kInt),
+                        ReqAttr("start", AttrKind::kDim), ReqAttr("end", AttrKind::kDim),
+                        OptAttr("step", AttrKind::kInt)},
+                       &SliceBackwardShape));
+  r.Register(MakeOpDef(OpKind::kSumToShape, "sum over broadcast dims down to shape", {Req("x")},
+                       {ReqAttr("shape", AttrKind::kDims)}, &SumToShapeShape));
+  r.Register(MakeOpDef(OpKind::kMeanBackward, "mean backward: broadcast grad / element count",
+                       {Req("grad")},
+                       {ReqAttr("input_shape", AttrKind::kDims), ReqAttr("dims", AttrKind::kInts),
+                        OptAttr("keepdim", AttrKind::kBool)},
+                       &MeanBackwardShape));
+}
+
+}  // namespace autosp::ir
