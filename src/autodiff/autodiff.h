@@ -1,0 +1,44 @@
+// Reverse-mode automatic differentiation over the IR: turns a forward graph
+// with a scalar loss into a joint forward+backward graph with a gradient for
+// every parameter. Gradient rules live in the op registry (grad_rules_*.cc);
+// they emit ATen-backed backward kernels where those exist (sdpa, norms,
+// softmax, cross-entropy, embedding, silu, gelu).
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include "ir/graph.h"
+#include "support/status.h"
+
+namespace autosp::autodiff {
+
+struct AutodiffOptions {
+  /// Which graph output is the loss; it must be a floating scalar.
+  size_t loss_output = 0;
+};
+
+/// Where the gradients went.
+struct GradInfo {
+  /// Forward outputs come first, unchanged.
+  size_t num_forward_outputs = 0;
+  /// Every parameter input (role kParameter), in input order ...
+  std::vector<ir::Value*> params;
+  /// ... and the graph output index holding its gradient (same type).
+  std::vector<size_t> grad_output_index;
+};
+
+/// Makes `graph` the joint graph: appends the backward (seeded with
+/// d loss / d loss = 1) and one output per parameter holding its gradient
+/// (zeros for a parameter the loss does not depend on). Before that it rewrites
+/// every scaled_dot_product_attention on the gradient path into sdpa_forward,
+/// whose logsumexp result the backward reads instead of recomputing the scores.
+/// Errors: the loss is not a floating scalar; an op on the gradient path has
+/// no gradient rule (naming the op and its source line).
+StatusOr<GradInfo> Differentiate(ir::Graph& graph, const AutodiffOptions& options = {});
+
+/// Installs every gradient rule into the op registry (idempotent; Differentiate
+/// calls it).
+void RegisterGradRules();
+
+}  // namespace autosp::autodiff
