@@ -1,0 +1,63 @@
+// Causal language models from HF configs, traced into one forward+loss graph.
+//
+//   AUTOSP_ASSIGN_OR_RETURN(ModelConfig config, LoadModelConfig("config.json"));
+//   AUTOSP_ASSIGN_OR_RETURN(TracedModel model, BuildCausalLm(config));
+//   // model.graph: inputs = parameters..., input_ids, labels, position_ids; output 0 = loss
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "frontend/model_config.h"
+#include "frontend/tensor.h"
+#include "frontend/tracer.h"
+#include "ir/dtype.h"
+#include "ir/graph.h"
+#include "support/status.h"
+
+namespace autosp::frontend {
+
+/// How BuildCausalLm traces a model.
+struct CausalLmOptions {
+  /// Element type of the parameters and activations (logits are cast to f32
+  /// before the loss, as HF does).
+  ir::DType dtype = ir::DType::kF32;
+  /// The graph's name; empty: the family name ("llama", "gpt2").
+  std::string graph_name = {};
+  /// Records the fact "S is divisible by seq_divisor" (e.g. the SP degree).
+  int64_t seq_divisor = 1;
+  /// Traces a sliding-window model (Mistral) with full causal attention. Exact
+  /// only while S <= sliding_window; meant for tests, never for training.
+  bool ignore_sliding_window = false;
+};
+
+/// The three data inputs of a causal LM, each [B, S] i64.
+struct CausalLmInputs {
+  Tensor input_ids;
+  Tensor labels;        ///< pre-shifted: labels[:, i] = input_ids[:, i + 1], last -100
+  Tensor position_ids;
+};
+
+/// A traced causal LM.
+///
+/// Graph inputs, in order: the parameters exactly as ModelParameters(config)
+/// lists them (role parameter, external name = HF name), then input_ids,
+/// labels and position_ids (i64[B, S], roles input_ids / labels /
+/// position_ids). Output 0: the scalar f32 loss, the mean cross entropy over
+/// labels != -100. Symbols: B (batch) and S (sequence), distinct.
+struct TracedModel {
+  std::unique_ptr<ir::Graph> graph;
+  size_t num_parameters = 0;  ///< graph inputs [0, num_parameters) are the parameters
+  size_t input_ids_index = 0;
+  size_t labels_index = 0;
+  size_t position_ids_index = 0;
+};
+
+/// Traces the causal LM `config` describes (dispatching on config.family).
+/// Errors: options the model cannot honour, or a model-code error that names
+/// the op and the model's source line.
+StatusOr<TracedModel> BuildCausalLm(const ModelConfig& config,
+                                    const CausalLmOptions& options = {});
+
+}  // namespace autosp::frontend
