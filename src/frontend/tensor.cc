@@ -37,7 +37,7 @@ ir::DimExpr Tensor::dim(int64_t i, std::source_location loc) const {
   return value_->type().dims[static_cast<size_t>(k)];
 }
 
-const Tensor& Tensor::Named(std::string name) const {
+Tensor Tensor::Named(std::string name) const {
   if (value_ != nullptr) value_->set_name(std::move(name));
   return *this;
 }

@@ -57,7 +57,7 @@ class Tensor {
 
   /// Sets the value's readable name hint ("q", "logits"; the printer makes it
   /// unique) and returns this tensor, for `Tensor q = Linear(...).Named("q")`.
-  const Tensor& Named(std::string name) const;
+  Tensor Named(std::string name) const;
 
  private:
   ir::Value* value_ = nullptr;
