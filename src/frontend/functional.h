@@ -133,7 +133,8 @@ Tensor ApplyRope(const Tensor& x, const Tensor& position_ids, const RopeOptions&
 
 /// Keyword arguments of ScaledDotProductAttention, as in torch's SDPA.
 struct SdpaOptions {
-  std::optional<Tensor> mask = std::nullopt;  ///< bool (true = attend) or additive, broadcast to [B, Hq, Sq, Sk]
+  /// bool (true = attend) or additive, broadcast to [B, Hq, Sq, Sk].
+  std::optional<Tensor> mask = std::nullopt;
   bool causal = false;          ///< is_causal (not together with mask)
   std::optional<double> scale = std::nullopt;  ///< default 1/sqrt(head dim)
   bool enable_gqa = false;      ///< allow fewer KV heads than query heads (Hkv divides Hq)

@@ -183,7 +183,8 @@ TEST(CausalLm, LlamaDetails) {
   // Inputs of the first layer are named readably.
   const std::string text = g.ToString();
   for (const char* needle : {"%q = transpose", "%k = transpose", "%attn = scaled_dot_product",
-                             "%logits = linear", "%loss = cross_entropy", "%gate_proj = linear", "%input_layernorm = rms_norm"}) {
+                             "%logits = linear", "%loss = cross_entropy", "%gate_proj = linear",
+                             "%input_layernorm = rms_norm"}) {
     EXPECT_NE(text.find(needle), std::string::npos) << needle << "\n" << text;
   }
 }
