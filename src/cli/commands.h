@@ -12,5 +12,6 @@ namespace autosp::cli {
 void AddLaunchCommand(CLI::App& app);     ///< autosp launch -n N -- cmd...
 void AddCommCheckCommand(CLI::App& app);  ///< autosp comm-check --sp S --dp D
 void AddIrCommand(CLI::App& app);         ///< autosp ir roundtrip|passes FILE
+void AddExplainCommand(CLI::App& app);    ///< autosp explain --model CONFIG --sp N
 
 }  // namespace autosp::cli

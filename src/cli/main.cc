@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   autosp::cli::AddLaunchCommand(app);
   autosp::cli::AddCommCheckCommand(app);
   autosp::cli::AddIrCommand(app);
+  autosp::cli::AddExplainCommand(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

@@ -29,6 +29,7 @@ namespace autosp::ir {
   X(kGelu, "gelu")                                           \
   X(kDropout, "dropout")                                     \
   X(kCast, "cast")                                           \
+  X(kNotEqual, "not_equal")                                  \
   /* reductions and normalizations (ops/reduction.cc) */     \
   X(kSoftmax, "softmax")                                     \
   X(kLogSoftmax, "log_softmax")                              \

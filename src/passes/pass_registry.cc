@@ -1,5 +1,7 @@
 #include "passes/pass_registry.h"
 
+#include "passes/sp_partition.h"
+
 #include "passes/cse.h"
 #include "passes/dce.h"
 
@@ -9,6 +11,12 @@ const std::vector<PassInfo>& AllPasses() {
   static const std::vector<PassInfo>* passes = new std::vector<PassInfo>{
       {"dce", "erase nodes whose results are unused", &CreateDcePass},
       {"cse", "merge nodes that compute the same value", &CreateCsePass},
+      {"sp-partition",
+       "Ulysses SP: shard tagged inputs, propagate layouts, all-to-all around attention, global "
+       "loss",
+       [] { return CreateSpPartitionPass(); }},
+      {"sp-sync-gradients", "all-reduce parameter gradients over the SP ranks, bucketed",
+       [] { return CreateSpSyncGradientsPass(); }},
   };
   return *passes;
 }

@@ -44,6 +44,13 @@ StatusOr<std::vector<TensorType>> DropoutShape(const ShapeInput& in) {
   return FloatUnaryShape(in);
 }
 
+// not_equal(x) {value}: bool mask of x != value (labels != ignore_index, ids != pad).
+StatusOr<std::vector<TensorType>> NotEqualShape(const ShapeInput& in) {
+  TensorType t = in.operand(0);
+  t.dtype = DType::kBool;
+  return ops::One(std::move(t));
+}
+
 StatusOr<std::vector<TensorType>> CastShape(const ShapeInput& in) {
   TensorType t = in.operand(0);
   t.dtype = in.attrs.GetDType("dtype");
@@ -76,6 +83,9 @@ void RegisterElementwiseOps(OpRegistry& r) {
   r.Register(MakeOpDef(OpKind::kDropout, "zero elements with probability p, scale by 1/(1-p)",
                        {Req("x")}, {ReqAttr("p", AttrKind::kFloat)}, &DropoutShape,
                        OpTraits{.random = true, .elementwise = true}));
+  r.Register(MakeOpDef(OpKind::kNotEqual, "x != value, elementwise, as bool", {Req("x")},
+                       {ReqAttr("value", AttrKind::kFloat)}, &NotEqualShape,
+                       OpTraits{.elementwise = true}));
   r.Register(MakeOpDef(OpKind::kCast, "convert elements to dtype", {Req("x")},
                        {ReqAttr("dtype", AttrKind::kDType)}, &CastShape, ew));
 }

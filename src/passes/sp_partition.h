@@ -1,0 +1,54 @@
+// Ulysses sequence parallelism as a graph transformation.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "passes/pass.h"
+
+namespace autosp::passes {
+
+struct SpPartitionOptions {
+  /// The mesh axis the sequence is sharded over; its size comes from the
+  /// graph (`mesh sp = 4`).
+  std::string axis = "sp";
+};
+
+/// "sp-partition": turns a single-device forward graph into the per-rank
+/// program of Ulysses sequence parallelism over `axis` (P ranks).
+///
+/// Step 1 (shard inputs): inputs tagged input_ids, labels, position_ids and
+///   attention_mask [B, S, ...] become this rank's contiguous shard [B, S/P, ...]
+///   (layout {sp: shard(1)}); S gets the fact "divisible by P". Every other
+///   input (parameters included) is replicated.
+/// Step 2 (propagate): node by node, each op's rule maps its operands'
+///   layouts to its results' and rewrites shape attributes to per-rank sizes;
+///   types are re-inferred. An op that mixes positions along the sharded
+///   sequence dim (a slice or shift, a reduction, a norm or softmax over it, a
+///   contraction over it) is rejected naming the op and its source line.
+/// Step 3 (attention): around every scaled_dot_product_attention, q, k, v go
+///   from sequence-sharded [B, H, S/P, D] to head-sharded [B, H/P, S, D] by
+///   all_to_all, and the output back. KV heads are replicated just enough
+///   when P does not divide them (GQA); a key-side mask that is sequence
+///   sharded is all-gathered. Q heads not divisible by P: an error listing the
+///   SP sizes that work.
+/// Step 4 (global loss): a mean cross_entropy over sharded tokens becomes
+///   all_reduce(sum of losses) / all_reduce(count of labels != ignore_index),
+///   so ranks with more ignored labels weigh correctly.
+/// REQUIRES: a forward graph (before autodiff) with a scalar loss output.
+std::unique_ptr<Pass> CreateSpPartitionPass(SpPartitionOptions options = {});
+
+/// "sp-sync-gradients": after autodiff of an sp-partitioned graph, parameter
+/// gradients are partial sums over the SP ranks (each rank saw its own
+/// tokens); all-reduces them in buckets of at most `bucket_bytes` (flattened
+/// and concatenated, one all_reduce per bucket, split back).
+struct SpSyncGradientsOptions {
+  std::string axis = "sp";
+  /// Upper bound on one bucket, in bytes at the gradients' dtype.
+  int64_t bucket_bytes = 25 << 20;
+  /// Graph outputs [first_grad_output, end) are the parameter gradients.
+  size_t first_grad_output = 1;
+};
+std::unique_ptr<Pass> CreateSpSyncGradientsPass(SpSyncGradientsOptions options = {});
+
+}  // namespace autosp::passes
