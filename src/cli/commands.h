@@ -13,5 +13,6 @@ void AddLaunchCommand(CLI::App& app);     ///< autosp launch -n N -- cmd...
 void AddCommCheckCommand(CLI::App& app);  ///< autosp comm-check --sp S --dp D
 void AddIrCommand(CLI::App& app);         ///< autosp ir roundtrip|passes FILE
 void AddExplainCommand(CLI::App& app);    ///< autosp explain --model CONFIG --sp N
+void AddCheckCommand(CLI::App& app);      ///< autosp check --model CONFIG --seq N
 
 }  // namespace autosp::cli

@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   autosp::cli::AddCommCheckCommand(app);
   autosp::cli::AddIrCommand(app);
   autosp::cli::AddExplainCommand(app);
+  autosp::cli::AddCheckCommand(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }
