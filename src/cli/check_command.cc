@@ -1,19 +1,71 @@
 // `autosp check --model CONFIG.json --seq N [--batch B] [--seed K] [--weights W]`
+//   compiled forward+backward vs the eager LibTorch reference;
+// `autosp launch -n N -- autosp check --model CONFIG.json --seq S --sp N`
+//   sequence-parallel over N ranks vs single-device on rank 0.
 #include <CLI/CLI.hpp>
+
+#include <ATen/ATen.h>
 
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "runtime/comm/c10d_communicator.h"
+#include "runtime/comm/mesh.h"
+#include "runtime/dist_env.h"
 #include "train/model_check.h"
+#include "train/sp_check.h"
 
 namespace autosp::cli {
+namespace {
+
+[[noreturn]] void Fail(int code, const std::string& message) {
+  std::fprintf(stderr, "autosp check: %s\n", message.c_str());
+  throw CLI::RuntimeError(code);
+}
+
+void RunSp(const train::ModelCheckOptions& base, int sp, double timeout_s) {
+  auto env = runtime::ReadDistEnv();
+  if (!env.ok()) Fail(2, env.status().message());
+  if (env->world_size % sp != 0) {
+    Fail(2, fmt::format("--sp {} does not divide the {} launched ranks (run under `autosp launch "
+                        "-n {} -- ...`)",
+                        sp, env->world_size, sp));
+  }
+  runtime::CommOptions comm_options;
+  comm_options.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
+  auto world = runtime::ConnectC10dWorld(*env, runtime::C10dBackend::kGloo, comm_options);
+  if (!world.ok()) Fail(3, world.status().message());
+  try {
+    runtime::CommMesh mesh =
+        runtime::BuildCommMesh(**world, runtime::MeshShape{env->world_size / sp, sp});
+    train::SpCheckOptions options;
+    options.model_path = base.model_path;
+    options.seq = base.seq;
+    options.batch = base.batch;
+    options.seed = base.seed;
+    options.tolerance = base.tolerance;
+    const bool printer = env->rank == 0;
+    auto report = train::RunSpCheck(*mesh.sp, options, printer ? stdout : nullptr);
+    if (!report.ok()) Fail(2, fmt::format("rank {}: {}", env->rank, report.status().message()));
+    if (printer) std::fputs(train::FormatSpCheckReport(*report, options.tolerance).c_str(), stdout);
+    mesh.world->Barrier();
+    if (!report->ok) throw CLI::RuntimeError(1);
+  } catch (const runtime::CommError& e) {
+    Fail(3, e.what());
+  }
+}
+
+}  // namespace
 
 void AddCheckCommand(CLI::App& app) {
   auto options = std::make_shared<train::ModelCheckOptions>();
+  auto sp = std::make_shared<int>(0);
+  auto timeout = std::make_shared<double>(300);
   auto* cmd = app.add_subcommand(
       "check",
-      "Run one compiled forward+backward and the eager LibTorch reference on the same weights "
-      "and batch; compare the loss and every parameter gradient");
+      "Check the compiled model: against the eager LibTorch reference (default), or, with --sp N "
+      "under `autosp launch -n N`, sequence-parallel against single-device; loss and every "
+      "parameter gradient");
   cmd->add_option("--model", options->model_path, "HF config.json")->required();
   cmd->add_option("--seq", options->seq, "Sequence length")->capture_default_str();
   cmd->add_option("--batch", options->batch, "Micro-batch size")->capture_default_str();
@@ -21,12 +73,16 @@ void AddCheckCommand(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--weights", options->weights_path, "safetensors file with HF tensor names");
   cmd->add_option("--tolerance", options->tolerance, "Max relative error")->capture_default_str();
-  cmd->callback([options] {
-    auto report = train::RunModelCheck(*options, stdout);
-    if (!report.ok()) {
-      std::fprintf(stderr, "autosp check: %s\n", report.status().message().c_str());
-      throw CLI::RuntimeError(2);
+  cmd->add_option("--sp", *sp, "Sequence-parallel size (run under autosp launch)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--timeout", *timeout, "Seconds before a collective fails")->capture_default_str();
+  cmd->callback([options, sp, timeout] {
+    if (*sp >= 1) {
+      RunSp(*options, *sp, *timeout);
+      return;
     }
+    auto report = train::RunModelCheck(*options, stdout);
+    if (!report.ok()) Fail(2, report.status().message());
     std::fputs(train::FormatModelCheckReport(*report, options->tolerance).c_str(), stdout);
     if (!report->ok) throw CLI::RuntimeError(1);
   });

@@ -1,0 +1,66 @@
+#include "train/compile.h"
+
+#include <ATen/ATen.h>
+
+#include "passes/pass_manager.h"
+#include "passes/sp_partition.h"
+#include "runtime/comm/communicator.h"
+
+namespace autosp::train {
+
+StatusOr<CompiledStep> CompileCausalLm(const frontend::ModelConfig& config,
+                                       const CompileOptions& options) {
+  if (options.sp < 1) return InvalidArgument("sequence_parallel_size must be >= 1, got {}", options.sp);
+  if (options.sp > 1 && (options.sp_comm == nullptr || options.sp_comm->size() != options.sp)) {
+    return InvalidArgument("sequence_parallel_size {} needs an SP communicator of that size",
+                           options.sp);
+  }
+  CompiledStep step;
+  step.sp = options.sp;
+  frontend::CausalLmOptions trace;
+  trace.seq_divisor = options.sp;
+  AUTOSP_ASSIGN_OR_RETURN(step.model, frontend::BuildCausalLm(config, trace));
+  ir::Graph& graph = *step.model.graph;
+
+  passes::PassManagerOptions pm_options;
+  if (!options.dump_dir.empty()) {
+    pm_options.dump_after = "all";
+    pm_options.dump_dir = options.dump_dir;
+  }
+  if (options.sp > 1) {
+    AUTOSP_RETURN_IF_ERROR(graph.dims().SetMeshAxis("sp", options.sp));
+    passes::PassManager pm(pm_options);
+    pm.AddPass(passes::CreateSpPartitionPass());
+    AUTOSP_RETURN_IF_ERROR(pm.Run(graph).status());
+  }
+  AUTOSP_ASSIGN_OR_RETURN(step.grads, autodiff::Differentiate(graph));
+  if (options.sp > 1) {
+    passes::SpSyncGradientsOptions sync;
+    sync.first_grad_output = step.grads.num_forward_outputs;
+    passes::PassManager pm(pm_options);
+    pm.AddPass(passes::CreateSpSyncGradientsPass(sync));
+    AUTOSP_RETURN_IF_ERROR(pm.Run(graph).status());
+  }
+  runtime::ExecOptions exec;
+  if (options.sp > 1) exec.mesh_axes["sp"] = options.sp_comm;
+  AUTOSP_ASSIGN_OR_RETURN(step.executor, runtime::Executor::Create(graph, exec));
+  return step;
+}
+
+StatusOr<std::vector<at::Tensor>> CompiledStep::Run(const std::vector<at::Tensor>& params,
+                                                    const at::Tensor& input_ids,
+                                                    const at::Tensor& labels,
+                                                    const at::Tensor& position_ids) {
+  if (params.size() != model.num_parameters) {
+    return InvalidArgument("expected {} parameter tensors, got {}", model.num_parameters,
+                           params.size());
+  }
+  std::vector<at::Tensor> inputs = params;
+  inputs.resize(model.graph->inputs().size());
+  inputs[model.input_ids_index] = input_ids;
+  inputs[model.labels_index] = labels;
+  inputs[model.position_ids_index] = position_ids;
+  return executor->Run(inputs);
+}
+
+}  // namespace autosp::train

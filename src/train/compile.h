@@ -1,0 +1,51 @@
+// The compile pipeline a training step runs: trace the model, partition it
+// for sequence parallelism, differentiate, synchronize gradients, bind
+// kernels. One CompiledStep serves every sequence length (symbolic S).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "autodiff/autodiff.h"
+#include "frontend/model_config.h"
+#include "frontend/models/causal_lm.h"
+#include "runtime/executor.h"
+#include "support/status.h"
+
+namespace autosp::runtime {
+class Communicator;
+}
+
+namespace autosp::train {
+
+struct CompileOptions {
+  /// Ranks the sequence is split over (1: single device, no SP passes).
+  int64_t sp = 1;
+  /// This rank's SP group (size sp); required when sp > 1. Not owned.
+  runtime::Communicator* sp_comm = nullptr;
+  /// When non-empty, the graph after each pass is written here.
+  std::string dump_dir;
+};
+
+/// A compiled forward+backward step of a causal LM.
+struct CompiledStep {
+  frontend::TracedModel model;           ///< the joint graph and where its inputs are
+  autodiff::GradInfo grads;              ///< which outputs are which parameter's gradient
+  std::unique_ptr<runtime::Executor> executor;
+  int64_t sp = 1;
+
+  /// Runs one step; `params` in ModelParameters order, the data inputs are
+  /// this rank's shard ([B, S/sp]). Returns the graph outputs: loss first,
+  /// then one gradient per parameter (all-reduced over SP).
+  StatusOr<std::vector<at::Tensor>> Run(const std::vector<at::Tensor>& params,
+                                        const at::Tensor& input_ids, const at::Tensor& labels,
+                                        const at::Tensor& position_ids);
+};
+
+/// Compiles `config` for training: BuildCausalLm, then (sp > 1) sp-partition,
+/// autodiff, (sp > 1) sp-sync-gradients, and kernel binding.
+StatusOr<CompiledStep> CompileCausalLm(const frontend::ModelConfig& config,
+                                       const CompileOptions& options);
+
+}  // namespace autosp::train
