@@ -26,6 +26,7 @@
 #include <ATen/ATen.h>
 
 #include "runtime/kernel_registry.h"
+#include "runtime/kernels/attention_math.h"
 
 namespace autosp::runtime {
 namespace {
@@ -132,36 +133,6 @@ double Scale(const Attention& a) {
   return a.scale ? *a.scale : 1.0 / std::sqrt(static_cast<double>(a.q.size(-1)));
 }
 
-/// Math path: fp32 scores [B, H, Sq, Sk] with mask and causality applied.
-at::Tensor MathScores(const Attention& a) {
-  at::Tensor scores = at::matmul(a.q.to(at::kFloat), a.k.to(at::kFloat).transpose(-2, -1)) * Scale(a);
-  if (a.mask.defined()) {
-    if (a.mask.scalar_type() == at::kBool) {
-      scores = scores.masked_fill(a.mask.logical_not(), -std::numeric_limits<double>::infinity());
-    } else {
-      scores = scores + a.mask.to(at::kFloat);
-    }
-  }
-  if (a.causal) {
-    const int64_t sq = scores.size(-2);
-    const int64_t sk = scores.size(-1);
-    at::Tensor above = at::ones({sq, sk}, scores.options().dtype(at::kBool)).triu(1);
-    scores = scores.masked_fill(above, -std::numeric_limits<double>::infinity());
-  }
-  return scores;
-}
-
-/// Math path: probabilities from scores and a row logsumexp whose fully
-/// masked rows (-inf) read as 0, so they give zero output and gradients.
-at::Tensor MathProbs(const at::Tensor& scores, const at::Tensor& lse) {
-  return at::exp(scores - lse.unsqueeze(-1));
-}
-
-at::Tensor SafeLogsumexp(const at::Tensor& scores) {
-  at::Tensor lse = at::logsumexp(scores, {-1});
-  return lse.masked_fill(lse.isneginf(), 0.0);
-}
-
 Status Sdpa(KernelContext& ctx) {
   Attention a = GetAttention(ctx, 0, 3);
   std::optional<at::Tensor> mask;
@@ -179,10 +150,8 @@ Status SdpaForward(KernelContext& ctx) {
     ctx.Output(std::move(lse));
     return Status::Ok();
   }
-  at::Tensor scores = MathScores(a);
-  at::Tensor lse = SafeLogsumexp(scores);
-  at::Tensor out = at::matmul(MathProbs(scores, lse), a.v.to(at::kFloat));
-  ctx.Output(out.to(a.q.scalar_type()));
+  auto [out, lse] = internal::SdpaMathForward(a.q, a.k, a.v, a.mask, a.causal, Scale(a));
+  ctx.Output(std::move(out));
   ctx.Output(std::move(lse));
   return Status::Ok();
 }
@@ -198,18 +167,8 @@ Status SdpaBackward(KernelContext& ctx) {
         grad, a.q, a.k, a.v, out, lse, 0.0, a.causal, AdditiveMask(a.mask, a.q.scalar_type()),
         a.scale);
   } else {
-    const double scale = Scale(a);
-    at::Tensor p = MathProbs(MathScores(a), lse.to(at::kFloat));
-    at::Tensor g = grad.to(at::kFloat);
-    dv = at::matmul(p.transpose(-2, -1), g);
-    at::Tensor dp = at::matmul(g, a.v.to(at::kFloat).transpose(-2, -1));
-    at::Tensor delta = (g * out.to(at::kFloat)).sum({-1}, /*keepdim=*/true);
-    at::Tensor ds = p * (dp - delta);
-    dq = at::matmul(ds, a.k.to(at::kFloat)) * scale;
-    dk = at::matmul(ds.transpose(-2, -1), a.q.to(at::kFloat)) * scale;
-    dq = dq.to(a.q.scalar_type());
-    dk = dk.to(a.q.scalar_type());
-    dv = dv.to(a.q.scalar_type());
+    std::tie(dq, dk, dv) = internal::SdpaMathBackward(grad, a.q, a.k, a.v, out, lse, a.mask,
+                                                      a.causal, Scale(a));
   }
   ctx.Output(std::move(dq));
   ctx.Output(SumRepeats(dk, a.repeats));
@@ -226,4 +185,54 @@ void RegisterAttentionKernels(KernelRegistry& r) {
   r.Register(OpKind::kSdpaBackward, &SdpaBackward);
 }
 
+namespace internal {
+namespace {
+
+/// fp32 scores [B, H, Sq, Sk] with the mask and causality applied.
+at::Tensor MathScores(const at::Tensor& q, const at::Tensor& k, const at::Tensor& mask,
+                      bool causal, double scale) {
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  at::Tensor scores = at::matmul(q.to(at::kFloat), k.to(at::kFloat).transpose(-2, -1)) * scale;
+  if (mask.defined()) {
+    scores = mask.scalar_type() == at::kBool ? scores.masked_fill(mask.logical_not(), -kInf)
+                                             : scores + mask.to(at::kFloat);
+  }
+  if (causal) {
+    at::Tensor above =
+        at::ones({scores.size(-2), scores.size(-1)}, scores.options().dtype(at::kBool)).triu(1);
+    scores = scores.masked_fill(above, -kInf);
+  }
+  return scores;
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor> SdpaMathForward(const at::Tensor& q, const at::Tensor& k,
+                                                   const at::Tensor& v, const at::Tensor& mask,
+                                                   bool causal, double scale) {
+  at::Tensor scores = MathScores(q, k, mask, causal, scale);
+  at::Tensor lse = at::logsumexp(scores, {-1});
+  lse = lse.masked_fill(lse.isneginf(), 0.0);  // fully masked rows: p = exp(-inf) = 0
+  at::Tensor p = at::exp(scores - lse.unsqueeze(-1));
+  at::Tensor out = at::matmul(p, v.to(at::kFloat)).to(q.scalar_type());
+  return {out, lse};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> SdpaMathBackward(
+    const at::Tensor& grad, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+    const at::Tensor& out, const at::Tensor& lse, const at::Tensor& mask, bool causal,
+    double scale) {
+  at::Tensor p = at::exp(MathScores(q, k, mask, causal, scale) - lse.to(at::kFloat).unsqueeze(-1));
+  at::Tensor g = grad.to(at::kFloat);
+  at::Tensor dv = at::matmul(p.transpose(-2, -1), g);
+  at::Tensor dp = at::matmul(g, v.to(at::kFloat).transpose(-2, -1));
+  // softmax backward: ds = p * (dp - rowsum(dp * p)) with rowsum(dp * p) = rowsum(g * out).
+  at::Tensor delta = (g * out.to(at::kFloat)).sum({-1}, /*keepdim=*/true);
+  at::Tensor ds = p * (dp - delta);
+  at::Tensor dq = at::matmul(ds, k.to(at::kFloat)) * scale;
+  at::Tensor dk = at::matmul(ds.transpose(-2, -1), q.to(at::kFloat)) * scale;
+  return {dq.to(q.scalar_type()), dk.to(k.scalar_type()), dv.to(v.scalar_type())};
+}
+
+}  // namespace internal
 }  // namespace autosp::runtime

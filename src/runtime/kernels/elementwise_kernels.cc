@@ -55,6 +55,19 @@ Status Dropout(KernelContext& ctx) {
   return Status::Ok();
 }
 
+// not_equal(x) {value}: a bool mask; for integer x the value compares exactly
+// (ATen compares a long tensor with a double scalar in the tensor's type).
+Status NotEqual(KernelContext& ctx) {
+  const at::Tensor& x = ctx.input(0);
+  const double value = ctx.attrs().GetFloat("value");
+  if (at::isIntegralType(x.scalar_type(), /*includeBool=*/true)) {
+    ctx.Output(x.ne(static_cast<int64_t>(value)));
+  } else {
+    ctx.Output(x.ne(value));
+  }
+  return Status::Ok();
+}
+
 Status Cast(KernelContext& ctx) {
   ctx.Output(ctx.input(0).to(ToScalarType(ctx.attrs().GetDType("dtype"))));
   return Status::Ok();
@@ -76,6 +89,7 @@ void RegisterElementwiseKernels(KernelRegistry& r) {
   r.Register(OpKind::kSilu, &Unary<&SiluFn>);
   r.Register(OpKind::kGelu, &Gelu);
   r.Register(OpKind::kDropout, &Dropout);
+  r.Register(OpKind::kNotEqual, &NotEqual);
   r.Register(OpKind::kCast, &Cast);
 }
 
