@@ -59,7 +59,7 @@ class Executor {
  public:
   /// Binds a kernel to every node; the error names every op without one, or
   /// a collective whose mesh axis has no communicator of the right size.
-  /// The graph must outlive the executor.
+  /// The graph must outlive the executor and not change while it exists.
   static StatusOr<std::unique_ptr<Executor>> Create(const ir::Graph& graph, ExecOptions options);
 
   ~Executor();

@@ -315,6 +315,47 @@ graph @g(%x: f32[B, 3, S, 16], %gr: f32[B, 3, S, 16], %pos: i64[B, S]) {
   EXPECT_TRUE(RelClose(out[2], x));
 }
 
+// bf16 runs through the same kernels; the contract there is 2e-2.
+TEST(BackwardKernelsTest, Bf16NormLossAndAttention) {
+  const char* text = R"(
+graph @g(%g: bf16[B, S, 64], %x: bf16[B, S, 64], %w: bf16[64], %one: bf16[], %logits: bf16[B, S, 50],
+         %labels: i64[B, S], %ga: bf16[B, 4, S, 16], %q: bf16[B, 4, S, 16], %k: bf16[B, 2, S, 16],
+         %v: bf16[B, 2, S, 16]) {
+  symbol B
+  symbol S
+  %dx, %dw = rms_norm_backward(%g, %x, %w) {eps=1e-06} : bf16[B, S, 64], bf16[64]
+  %dl = cross_entropy_backward(%one, %logits, %labels) : bf16[B, S, 50]
+  %o, %lse = sdpa_forward(%q, %k, %v) {causal=true} : bf16[B, 4, S, 16], f32[B, 4, S]
+  %dq, %dk, %dv = sdpa_backward(%ga, %q, %k, %v, %o, %lse) {causal=true} : bf16[B, 4, S, 16], bf16[B, 2, S, 16], bf16[B, 2, S, 16]
+  return %dx, %dw, %dl, %dq, %dk, %dv
+})";
+  const int64_t b = 2, s = 12;
+  auto bf = [](const at::Tensor& t) { return Leaf(t.to(at::kBFloat16)); };
+  at::Tensor g = Randn({b, s, 64}, 1).to(at::kBFloat16);
+  at::Tensor x = bf(Randn({b, s, 64}, 2)), w = bf(Randn({64}, 3));
+  at::Tensor one = at::ones({}, at::kBFloat16);
+  at::Tensor logits = bf(Randn({b, s, 50}, 4));
+  at::Tensor labels = at::randint(0, 50, {b, s}, at::kLong);
+  labels[1][3] = -100;
+  at::Tensor ga = Randn({b, 4, s, 16}, 5).to(at::kBFloat16);
+  at::Tensor q = bf(Randn({b, 4, s, 16}, 6)), k = bf(Randn({b, 2, s, 16}, 7)),
+             v = bf(Randn({b, 2, s, 16}, 8));
+  auto out = RunGraph(text, {g, x.detach(), w.detach(), one, logits.detach(), labels, ga,
+                             q.detach(), k.detach(), v.detach()});
+  ASSERT_EQ(out.size(), 6u);
+  auto rms = Autograd(RmsNormRef(x, w, 1e-6), {x, w}, g);
+  EXPECT_TRUE(RelClose(out[0], rms[0], 2e-2));
+  EXPECT_TRUE(RelClose(out[1], rms[1], 2e-2));
+  at::Tensor loss = at::cross_entropy_loss(logits.reshape({b * s, 50}), labels.reshape({b * s}));
+  EXPECT_TRUE(RelClose(out[2], Autograd(loss, {logits}, one)[0], 2e-2));
+  at::Tensor y = at::scaled_dot_product_attention(q, k.repeat_interleave(2, 1),
+                                                  v.repeat_interleave(2, 1), {}, 0.0, true);
+  auto att = Autograd(y, {q, k, v}, ga);
+  EXPECT_TRUE(RelClose(out[3], att[0], 2e-2));
+  EXPECT_TRUE(RelClose(out[4], att[1], 2e-2));
+  EXPECT_TRUE(RelClose(out[5], att[2], 2e-2));
+}
+
 TEST(BackwardKernelsTest, SliceSumToShapeMean) {
   const char* text = R"(
 graph @g(%gs: f32[B, floordiv(S, 2), 8], %gb: f32[B, S, 8], %gm: f32[B, 8], %gk: f32[B, 1, 8], %ga: f32[]) {
