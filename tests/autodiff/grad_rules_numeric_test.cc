@@ -298,6 +298,24 @@ std::vector<GradCase> Cases() {
                      scores = scores.masked_fill(in[3].logical_not(), -INFINITY);
                      return at::matmul(at::softmax(scores, -1), in[2]);
                    }});
+  // A padding mask on a causal model: both apply.
+  cases.push_back({"sdpa_causal_and_key_padding",
+                   {Param("q", F("B, 2, S, 8")), Param("k", F("B, 2, S, 8")), Param("v", F("B, 2, S, 8")),
+                    Data("mask", "bool[B, 1, 1, S]")},
+                   "  %y = scaled_dot_product_attention(%q, %k, %v, %mask) {causal=true} : " + F("B, 2, S, 8") + "\n",
+                   F("B, 2, S, 8"),
+                   [] {
+                     at::Tensor mask = at::ones({kB, 1, 1, kS}, at::kBool);
+                     mask.index_put_({1, 0, 0, kS - 1}, false);  // right padding in row 1
+                     mask.index_put_({1, 0, 0, kS - 2}, false);
+                     return Tensors{Randn({kB, 2, kS, 8}), Randn({kB, 2, kS, 8}), Randn({kB, 2, kS, 8}), mask};
+                   },
+                   [](const Tensors& in) {
+                     at::Tensor scores = at::matmul(in[0], in[1].transpose(-2, -1)) / std::sqrt(8.0);
+                     at::Tensor keep = at::logical_and(in[3], at::ones({kS, kS}, at::kBool).tril());
+                     scores = scores.masked_fill(keep.logical_not(), -INFINITY);
+                     return at::matmul(at::softmax(scores, -1), in[2]);
+                   }});
   return cases;
 }
 

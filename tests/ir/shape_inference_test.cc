@@ -259,10 +259,16 @@ TEST_F(ShapeTest, AttentionErrors) {
   EXPECT_ERROR_CONTAINS(Infer(OpKind::kScaledDotProductAttention,
                               {"f32[B, 8, S, 64]", "f32[B, 8, S, 64]", "f32[B, 8, S, 64]", "i64[B, 1, S, S]"}),
                         "must be bool or f32");
+  // A padding mask on a causal model is fine (both apply); a mask that does
+  // not broadcast to the scores is not.
+  EXPECT_TRUE(Infer(OpKind::kScaledDotProductAttention,
+                    {"f32[B, 8, S, 64]", "f32[B, 8, S, 64]", "f32[B, 8, S, 64]", "bool[B, 1, 1, S]"},
+                    {{"causal", A::Bool(true)}})
+                  .ok());
   EXPECT_ERROR_CONTAINS(Infer(OpKind::kScaledDotProductAttention,
-                              {"f32[B, 8, S, 64]", "f32[B, 8, S, 64]", "f32[B, 8, S, 64]", "bool[B, 1, S, S]"},
+                              {"f32[B, 8, S, 64]", "f32[B, 8, S, 64]", "f32[B, 8, S, 64]", "bool[B, 1, 3, S]"},
                               {{"causal", A::Bool(true)}}),
-                        "a mask or causal=true, not both");
+                        "cannot broadcast operand 'scores'");
   EXPECT_ERROR_CONTAINS(Infer(OpKind::kScaledDotProductAttention, {"f32[B, S, 64]", "f32[B, S, 64]", "f32[B, S, 64]"}),
                         "must have rank 4");
   EXPECT_ERROR_CONTAINS(Infer(OpKind::kApplyRope, {"f32[B, 32, S, 127]", "i64[B, S]"}), "must be even");

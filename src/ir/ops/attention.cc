@@ -74,9 +74,9 @@ StatusOr<std::vector<TensorType>> SdpaShape(const ShapeInput& in) {
   bool causal = in.attrs.GetBoolOr("causal", false);
   if (in.num_operands() == 4) {
     const TensorType& mask = in.operand(3);
-    if (causal) {
-      return InvalidArgument("scaled_dot_product_attention takes a mask or causal=true, not both");
-    }
+    // causal=true with a mask: a key may be attended to only when both allow
+    // it (a padding mask on a causal model).
+    (void)causal;
     if (mask.dtype != DType::kBool && mask.dtype != q.dtype) {
       return InvalidArgument("{} must be bool or {} like q", Describe("mask", mask),
                              DTypeName(q.dtype));
@@ -149,7 +149,7 @@ void RegisterAttentionOps(OpRegistry& r) {
                         OptAttr("inverse", AttrKind::kBool)},
                        &ApplyRopeShape));
   r.Register(MakeOpDef(OpKind::kScaledDotProductAttention,
-                       "softmax(q k^T * scale [+ mask | causal]) v, GQA when KV heads divide Q heads",
+                       "softmax(q k^T * scale [+ mask] [causal]) v, GQA when KV heads divide Q heads",
                        {Req("q"), Req("k"), Req("v"), Opt("mask")},
                        {OptAttr("causal", AttrKind::kBool), OptAttr("scale", AttrKind::kFloat)},
                        &SdpaShape));

@@ -136,8 +136,21 @@ double Scale(const Attention& a) {
 Status Sdpa(KernelContext& ctx) {
   Attention a = GetAttention(ctx, 0, 3);
   std::optional<at::Tensor> mask;
-  if (a.mask.defined()) mask = a.mask;
-  ctx.Output(at::scaled_dot_product_attention(a.q, a.k, a.v, mask, 0.0, a.causal, a.scale));
+  bool causal = a.causal;
+  if (a.mask.defined()) {
+    mask = a.mask;
+    if (causal) {
+      // ATen's entry point takes a mask or is_causal, not both: fold the
+      // causal triangle into the mask.
+      const int64_t sq = a.q.size(-2), sk = a.k.size(-2);
+      at::Tensor tri = at::ones({sq, sk}, a.q.options().dtype(at::kBool)).tril();
+      mask = a.mask.scalar_type() == at::kBool
+                 ? at::logical_and(a.mask, tri)
+                 : a.mask.masked_fill(tri.logical_not(), -std::numeric_limits<double>::infinity());
+      causal = false;
+    }
+  }
+  ctx.Output(at::scaled_dot_product_attention(a.q, a.k, a.v, mask, 0.0, causal, a.scale));
   return Status::Ok();
 }
 
