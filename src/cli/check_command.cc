@@ -44,6 +44,7 @@ void RunSp(const train::ModelCheckOptions& base, int sp, double timeout_s) {
     options.batch = base.batch;
     options.seed = base.seed;
     options.tolerance = base.tolerance;
+    options.padding = base.padding;
     const bool printer = env->rank == 0;
     auto report = train::RunSpCheck(*mesh.sp, options, printer ? stdout : nullptr);
     if (!report.ok()) Fail(2, fmt::format("rank {}: {}", env->rank, report.status().message()));
@@ -73,6 +74,11 @@ void AddCheckCommand(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--weights", options->weights_path, "safetensors file with HF tensor names");
   cmd->add_option("--tolerance", options->tolerance, "Max relative error")->capture_default_str();
+  cmd->add_option("--padding", options->padding,
+                  "Right-pad rows and mask padded keys: none, input (attention_mask input), "
+                  "pad_token (mask computed in the model from input_ids)")
+      ->check(CLI::IsMember({"none", "input", "pad_token"}))
+      ->capture_default_str();
   cmd->add_option("--sp", *sp, "Sequence-parallel size (run under autosp launch)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--timeout", *timeout, "Seconds before a collective fails")->capture_default_str();

@@ -153,6 +153,10 @@ Tensor Pow(const Tensor& x, double p, std::source_location loc) {
   return Unary(OpKind::kPow, x, loc, {{"exponent", Attribute::Float(p)}});
 }
 
+Tensor NotEqual(const Tensor& x, double value, std::source_location loc) {
+  return Op(OpKind::kNotEqual, {x}, {{"value", Attribute::Float(value)}}, loc);
+}
+
 Tensor Cast(const Tensor& x, ir::DType dtype, std::source_location loc) {
   if (x.defined() && !x.poisoned() && x.dtype() == dtype) return x;
   return Unary(OpKind::kCast, x, loc, {{"dtype", Attribute::DTypeValue(dtype)}});

@@ -66,6 +66,9 @@ Tensor Sqrt(const Tensor& x, std::source_location loc = std::source_location::cu
 Tensor Pow(const Tensor& x, double p,
            std::source_location loc = std::source_location::current());
 /// Converts the elements to `dtype`; returns x itself when it already has it.
+/// x != value, elementwise, as bool (e.g. a padding mask `ids != pad`).
+Tensor NotEqual(const Tensor& x, double value,
+                std::source_location loc = std::source_location::current());
 Tensor Cast(const Tensor& x, ir::DType dtype,
             std::source_location loc = std::source_location::current());
 

@@ -19,7 +19,23 @@ StatusOr<CompiledStep> CompileCausalLm(const frontend::ModelConfig& config,
   step.sp = options.sp;
   frontend::CausalLmOptions trace;
   trace.seq_divisor = options.sp;
+  trace.attention_mask_input = options.attention_mask_input;
+  trace.mask_pad_token = options.mask_pad_token;
   AUTOSP_ASSIGN_OR_RETURN(step.model, frontend::BuildCausalLm(config, trace));
+  return CompileTracedModel(std::move(step.model), options);
+}
+
+StatusOr<CompiledStep> CompileTracedModel(frontend::TracedModel model,
+                                          const CompileOptions& options) {
+  if (options.sp < 1) return InvalidArgument("sequence_parallel_size must be >= 1, got {}", options.sp);
+  if (options.sp > 1 && (options.sp_comm == nullptr || options.sp_comm->size() != options.sp)) {
+    return InvalidArgument("sequence_parallel_size {} needs an SP communicator of that size",
+                           options.sp);
+  }
+  if (model.graph == nullptr) return InvalidArgument("CompileTracedModel: the model has no graph");
+  CompiledStep step;
+  step.sp = options.sp;
+  step.model = std::move(model);
   ir::Graph& graph = *step.model.graph;
 
   passes::PassManagerOptions pm_options;
@@ -50,7 +66,8 @@ StatusOr<CompiledStep> CompileCausalLm(const frontend::ModelConfig& config,
 StatusOr<std::vector<at::Tensor>> CompiledStep::Run(const std::vector<at::Tensor>& params,
                                                     const at::Tensor& input_ids,
                                                     const at::Tensor& labels,
-                                                    const at::Tensor& position_ids) {
+                                                    const at::Tensor& position_ids,
+                                                    const at::Tensor& attention_mask) {
   if (params.size() != model.num_parameters) {
     return InvalidArgument("expected {} parameter tensors, got {}", model.num_parameters,
                            params.size());
@@ -60,6 +77,12 @@ StatusOr<std::vector<at::Tensor>> CompiledStep::Run(const std::vector<at::Tensor
   inputs[model.input_ids_index] = input_ids;
   inputs[model.labels_index] = labels;
   inputs[model.position_ids_index] = position_ids;
+  if (model.attention_mask_index != static_cast<size_t>(-1)) {
+    if (!attention_mask.defined()) {
+      return InvalidArgument("this model takes an attention_mask input; none was given");
+    }
+    inputs[model.attention_mask_index] = attention_mask;
+  }
   return executor->Run(inputs);
 }
 

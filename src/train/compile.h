@@ -26,6 +26,11 @@ struct CompileOptions {
   runtime::Communicator* sp_comm = nullptr;
   /// When non-empty, the graph after each pass is written here.
   std::string dump_dir;
+  /// The model takes an attention_mask [B, S] input (padding) — see
+  /// frontend::CausalLmOptions::attention_mask_input.
+  bool attention_mask_input = false;
+  /// >= 0: the model computes its padding mask as input_ids != this id.
+  int64_t mask_pad_token = -1;
 };
 
 /// A compiled forward+backward step of a causal LM.
@@ -40,12 +45,21 @@ struct CompiledStep {
   /// then one gradient per parameter (all-reduced over SP).
   StatusOr<std::vector<at::Tensor>> Run(const std::vector<at::Tensor>& params,
                                         const at::Tensor& input_ids, const at::Tensor& labels,
-                                        const at::Tensor& position_ids);
+                                        const at::Tensor& position_ids,
+                                        const at::Tensor& attention_mask = at::Tensor());
 };
 
 /// Compiles `config` for training: BuildCausalLm, then (sp > 1) sp-partition,
 /// autodiff, (sp > 1) sp-sync-gradients, and kernel binding.
 StatusOr<CompiledStep> CompileCausalLm(const frontend::ModelConfig& config,
                                        const CompileOptions& options);
+
+/// The same pipeline (SP partition, autodiff, gradient sync, kernels) for a
+/// model traced by user code with the public frontend API. `model` follows
+/// the input contract of frontend::TracedModel (parameters first, then
+/// input_ids, labels, position_ids with their roles; output 0 the loss), and
+/// its trace recorded S divisible by options.sp.
+StatusOr<CompiledStep> CompileTracedModel(frontend::TracedModel model,
+                                          const CompileOptions& options);
 
 }  // namespace autosp::train

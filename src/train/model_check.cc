@@ -59,12 +59,34 @@ StatusOr<ModelCheckReport> RunModelCheck(const ModelCheckOptions& options, std::
     for (auto& [name, t] : params) t = t.to(at::kFloat).contiguous();
     Progress(progress, "weights: " + options.weights_path);
   }
-  const reference::Batch batch =
+  reference::Batch batch =
       reference::MakeBatch(config, options.batch, options.seq, options.seed + 1);
+  frontend::CausalLmOptions trace;
+  if (options.padding != "none") {
+    if (options.padding != "input" && options.padding != "pad_token") {
+      return InvalidArgument("padding must be \"none\", \"input\" or \"pad_token\", got \"{}\"",
+                             options.padding);
+    }
+    // Row r keeps its first len_r tokens; the reference gets the same mask.
+    at::Tensor m = at::ones({options.batch, options.seq}, at::kLong);
+    for (int64_t r = 0; r < options.batch; ++r) {
+      const int64_t len = std::max<int64_t>(2, options.seq - (r + 1) * options.seq / (3 * options.batch));
+      m[r].slice(0, len).fill_(0);
+      batch.labels[r].slice(0, len - 1).fill_(-100);
+    }
+    batch.attention_mask = m;
+    if (options.padding == "pad_token") {
+      const int64_t pad = config.vocab_size - 1;
+      batch.input_ids = batch.input_ids.remainder(pad).masked_fill(m == 0, pad);
+      trace.mask_pad_token = pad;
+    } else {
+      trace.attention_mask_input = true;
+    }
+  }
 
   // Step 2.
   auto start = std::chrono::steady_clock::now();
-  AUTOSP_ASSIGN_OR_RETURN(frontend::TracedModel model, frontend::BuildCausalLm(config));
+  AUTOSP_ASSIGN_OR_RETURN(frontend::TracedModel model, frontend::BuildCausalLm(config, trace));
   AUTOSP_ASSIGN_OR_RETURN(autodiff::GradInfo grads, autodiff::Differentiate(*model.graph));
   AUTOSP_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Executor> exec,
                           runtime::Executor::Create(*model.graph, runtime::ExecOptions{}));
@@ -82,6 +104,9 @@ StatusOr<ModelCheckReport> RunModelCheck(const ModelCheckOptions& options, std::
   inputs[model.input_ids_index] = batch.input_ids;
   inputs[model.labels_index] = batch.labels;
   inputs[model.position_ids_index] = batch.position_ids;
+  if (model.attention_mask_index != static_cast<size_t>(-1)) {
+    inputs[model.attention_mask_index] = *batch.attention_mask;
+  }
   AUTOSP_ASSIGN_OR_RETURN(std::vector<at::Tensor> outputs, exec->Run(inputs));
   report.compiled_seconds = exec->stats().seconds;
   report.compiled_peak_bytes = exec->stats().peak_bytes;

@@ -17,6 +17,9 @@ struct ModelCheckOptions {
   int64_t batch = 1;         ///< micro-batch B
   uint64_t seed = 0;         ///< weights (when random) and batch
   double tolerance = 1e-5;   ///< max relative error of the loss and of every gradient
+  /// Right padding per row masked as keys: "none", "input" (attention_mask
+  /// input) or "pad_token" (the model masks input_ids == pad id itself).
+  std::string padding = "none";
 };
 
 struct ModelCheckReport {

@@ -54,24 +54,50 @@ StatusOr<SpCheckReport> RunSpCheck(runtime::Communicator& comm, const SpCheckOpt
     batch.labels.slice(1, 0, std::min(n, options.seq)).fill_(-100);
   }
 
+  std::optional<at::Tensor> mask;
+  int64_t pad_id = std::max<int64_t>(config.pad_token_id, 0);
+  if (options.padding != "none") {
+    if (options.padding != "input" && options.padding != "pad_token") {
+      return InvalidArgument("padding must be \"none\", \"input\" or \"pad_token\", got \"{}\"",
+                             options.padding);
+    }
+    // Row r keeps its first len_r tokens; the rest is padding.
+    at::Tensor m = at::ones({options.batch, options.seq}, at::kLong);
+    for (int64_t r = 0; r < options.batch; ++r) {
+      const int64_t len = std::max<int64_t>(2, options.seq - (r + 1) * options.seq / (3 * options.batch));
+      m[r].slice(0, len).fill_(0);
+      batch.labels[r].slice(0, len - 1).fill_(-100);
+    }
+    if (options.padding == "pad_token") {
+      pad_id = config.vocab_size - 1;
+      batch.input_ids = batch.input_ids.remainder(pad_id).masked_fill(m == 0, pad_id);
+    } else {
+      mask = m;
+    }
+  }
+  const std::optional<at::Tensor> given_mask = mask;
+
   // Step 2.
   CompileOptions sp_options;
   sp_options.sp = report.sp;
   sp_options.sp_comm = report.sp > 1 ? &comm : nullptr;
+  sp_options.attention_mask_input = options.padding == "input";
+  sp_options.mask_pad_token = options.padding == "pad_token" ? pad_id : -1;
   AUTOSP_ASSIGN_OR_RETURN(CompiledStep sp_step, CompileCausalLm(config, sp_options));
   PrepareOptions prep;
   prep.sp_size = report.sp;
-  prep.pad_token_id = std::max<int64_t>(config.pad_token_id, 0);
+  prep.pad_token_id = pad_id;
   AUTOSP_ASSIGN_OR_RETURN(AutoSpInputs global,
                           PrepareAutoSpInputs(batch.input_ids, batch.labels, batch.position_ids,
-                                              std::nullopt, prep));
+                                              given_mask, prep));
   report.padded_seq = global.padded_len;
   const AutoSpInputs mine = ShardForRank(global, rank, report.sp);
   Progress(progress, fmt::format("sp: {} ranks, S = {} padded to {}, {} tokens per rank",
                                  report.sp, options.seq, global.padded_len,
                                  global.padded_len / report.sp));
   AUTOSP_ASSIGN_OR_RETURN(std::vector<at::Tensor> sp_out,
-                          sp_step.Run(params, mine.input_ids, mine.labels, mine.position_ids));
+                          sp_step.Run(params, mine.input_ids, mine.labels, mine.position_ids,
+                                      mine.attention_mask.value_or(at::Tensor())));
   report.sp_seconds = sp_step.executor->stats().seconds;
   const int64_t my_peak = sp_step.executor->stats().peak_bytes;
   report.sp_loss = sp_out[0].item<double>();
@@ -79,9 +105,13 @@ StatusOr<SpCheckReport> RunSpCheck(runtime::Communicator& comm, const SpCheckOpt
   // Step 3.
   std::vector<at::Tensor> single_out;
   if (rank == 0) {
-    AUTOSP_ASSIGN_OR_RETURN(CompiledStep single, CompileCausalLm(config, CompileOptions{}));
+    CompileOptions single_options;
+    single_options.attention_mask_input = sp_options.attention_mask_input;
+    single_options.mask_pad_token = sp_options.mask_pad_token;
+    AUTOSP_ASSIGN_OR_RETURN(CompiledStep single, CompileCausalLm(config, single_options));
     AUTOSP_ASSIGN_OR_RETURN(single_out, single.Run(params, batch.input_ids, batch.labels,
-                                                   batch.position_ids));
+                                                   batch.position_ids,
+                                                   given_mask.value_or(at::Tensor())));
     report.single_seconds = single.executor->stats().seconds;
     report.single_peak_bytes = single.executor->stats().peak_bytes;
     report.single_loss = single_out[0].item<double>();

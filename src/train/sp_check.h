@@ -23,6 +23,10 @@ struct SpCheckOptions {
   uint64_t seed = 0;        ///< weights and batch (identical on every rank)
   double tolerance = 1e-5;  ///< max relative error of the loss and of every gradient
   bool ignore_some_labels = true;  ///< mark ~10% of labels -100 (uneven per rank)
+  /// Right padding of different lengths per row, masked as attention keys:
+  /// "none"; "input" (an attention_mask input, as HF takes it); "pad_token"
+  /// (the model computes the mask itself as input_ids != pad id).
+  std::string padding = "none";
 };
 
 struct SpCheckReport {

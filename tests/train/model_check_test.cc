@@ -18,6 +18,7 @@ struct ModelCase {
   std::string config_json;
   int64_t seq;
   int64_t batch;
+  std::string padding = "none";
 };
 
 std::string Llama(int heads, int kv, int head_dim, bool tied, const std::string& extra = "") {
@@ -49,6 +50,13 @@ std::vector<ModelCase> Cases() {
       {"gpt2", R"({"architectures": ["GPT2LMHeadModel"], "vocab_size": 97, "n_embd": 32,
         "n_layer": 2, "n_head": 4, "n_positions": 64, "layer_norm_epsilon": 1e-5})",
        21, 2},
+      // Right padding masked as keys (causal + padding mask), as an input and
+      // computed inside the model from the ids.
+      {"llama_padding_mask_input", Llama(4, 2, 16, false), 19, 3, "input"},
+      {"llama_padding_from_pad_token", Llama(4, 2, 16, false), 19, 3, "pad_token"},
+      {"gpt2_padding_mask_input", R"({"architectures": ["GPT2LMHeadModel"], "vocab_size": 97,
+        "n_embd": 32, "n_layer": 2, "n_head": 4, "n_positions": 64})",
+       15, 2, "input"},
   };
 }
 
@@ -64,6 +72,7 @@ TEST_P(ModelCheckTest, CompiledEqualsEagerReference) {
   options.seq = c.seq;
   options.batch = c.batch;
   options.seed = 7;
+  options.padding = c.padding;
   auto report = RunModelCheck(options, nullptr);
   ASSERT_TRUE(report.ok()) << report.status().ToString();
   EXPECT_LE(report->loss_rel_error, 1e-5);

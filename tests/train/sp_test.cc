@@ -45,6 +45,7 @@ struct SpCase {
   int sp;
   int64_t seq;
   int64_t batch;
+  std::string padding = "none";
 };
 
 void PrintTo(const SpCase& c, std::ostream* os) { *os << c.name; }
@@ -59,14 +60,22 @@ std::vector<SpCase> Cases() {
       }
       cases.push_back({fmt::format("gpt2_sp{}_s{}", sp, seq), kGpt2, sp, seq, 1});
     }
+    // Padding masks: given as an input, or computed in the model from the ids
+    // (its sequence-sharded mask must be all-gathered on the key side).
+    cases.push_back({fmt::format("llama_mask_input_sp{}", sp), Llama(4, 2, false), sp, 30, 3, "input"});
+    cases.push_back({fmt::format("llama_mask_from_ids_sp{}", sp), Llama(4, 1, false), sp, 29, 2,
+                     "pad_token"});
+    cases.push_back({fmt::format("gpt2_mask_input_sp{}", sp), kGpt2, sp, 27, 2, "input"});
   }
   return cases;
 }
 
 class SpEquivalenceTest : public ::testing::TestWithParam<SpCase> {};
 
-SpCheckReport RunCheck(const std::string& config_path, int sp, int64_t seq, int64_t batch) {
+SpCheckReport RunCheck(const std::string& config_path, int sp, int64_t seq, int64_t batch,
+                       const std::string& padding = "none") {
   SpCheckOptions options;
+  options.padding = padding;
   options.model_path = config_path;
   options.seq = seq;
   options.batch = batch;
@@ -87,7 +96,7 @@ SpCheckReport RunCheck(const std::string& config_path, int sp, int64_t seq, int6
 
 TEST_P(SpEquivalenceTest, EqualsSingleDevice) {
   const SpCase& c = GetParam();
-  const SpCheckReport r = RunCheck(WriteConfig(c.name, c.config), c.sp, c.seq, c.batch);
+  const SpCheckReport r = RunCheck(WriteConfig(c.name, c.config), c.sp, c.seq, c.batch, c.padding);
   EXPECT_LE(r.loss_rel_error, 1e-5) << "sp " << r.sp_loss << " vs single " << r.single_loss;
   EXPECT_LE(r.max_grad_rel_error, 1e-5) << "worst: " << r.worst_param;
   EXPECT_TRUE(r.ok);

@@ -71,6 +71,16 @@ StatusOr<TracedModel> BuildCausalLm(const ModelConfig& config, const CausalLmOpt
   inputs.labels = tracer.Input("labels", ir::DType::kI64, {b, s}, ir::InputRole::kLabels);
   inputs.position_ids =
       tracer.Input("position_ids", ir::DType::kI64, {b, s}, ir::InputRole::kPositionIds);
+  if (options.attention_mask_input) {
+    Tensor mask = tracer.Input("attention_mask", ir::DType::kI64, {b, s},
+                               ir::InputRole::kAttentionMask);
+    inputs.key_mask = Reshape(NotEqual(mask, 0.0), {b, 1, 1, s}).Named("key_mask");
+  } else if (options.mask_pad_token >= 0) {
+    // A padding mask computed inside the model from the ids.
+    inputs.key_mask =
+        Reshape(NotEqual(inputs.input_ids, static_cast<double>(options.mask_pad_token)), {b, 1, 1, s})
+            .Named("key_mask");
+  }
 
   Tensor logits;
   switch (config.family) {
@@ -95,6 +105,7 @@ StatusOr<TracedModel> BuildCausalLm(const ModelConfig& config, const CausalLmOpt
   model.input_ids_index = specs.size();
   model.labels_index = specs.size() + 1;
   model.position_ids_index = specs.size() + 2;
+  if (options.attention_mask_input) model.attention_mask_index = specs.size() + 3;
   return model;
 }
 

@@ -30,6 +30,11 @@ struct CausalLmOptions {
   /// Traces a sliding-window model (Mistral) with full causal attention. Exact
   /// only while S <= sliding_window; meant for tests, never for training.
   bool ignore_sliding_window = false;
+  /// Adds a fifth data input, attention_mask i64[B, S] (1 = real token, 0 =
+  /// padding), that masks padded keys (with causal attention, as HF does).
+  bool attention_mask_input = false;
+  /// >= 0: the model computes its padding mask itself as input_ids != this id.
+  int64_t mask_pad_token = -1;
 };
 
 /// The three data inputs of a causal LM, each [B, S] i64.
@@ -37,6 +42,9 @@ struct CausalLmInputs {
   Tensor input_ids;
   Tensor labels;        ///< pre-shifted: labels[:, i] = input_ids[:, i + 1], last -100
   Tensor position_ids;
+  /// bool[B, 1, 1, S] key padding mask (true = attend); undefined when the
+  /// model has none.
+  Tensor key_mask;
 };
 
 /// A traced causal LM.
@@ -52,6 +60,8 @@ struct TracedModel {
   size_t input_ids_index = 0;
   size_t labels_index = 0;
   size_t position_ids_index = 0;
+  /// Index of the attention_mask input; SIZE_MAX when the model has none.
+  size_t attention_mask_index = static_cast<size_t>(-1);
 };
 
 /// Traces the causal LM `config` describes (dispatching on config.family).
