@@ -57,6 +57,7 @@ namespace autosp::ir {
   X(kAllReduce, "all_reduce")                                \
   X(kAllGather, "all_gather")                                \
   X(kReduceScatter, "reduce_scatter")                        \
+  X(kLocalChunk, "local_chunk")                              \
   /* backward kernels, emitted by autodiff (ops/backward.cc) */ \
   X(kEmbeddingBackward, "embedding_backward")                \
   X(kSiluBackward, "silu_backward")                          \

@@ -78,8 +78,11 @@ class Partitioner {
         return InvalidArgument("input %{} ({}) must be [B, S, ...] to be sharded on the sequence",
                                in->name(), ir::InputRoleName(in->role()));
       }
+      // [B, S, ...] inputs shard dim 1; a [B, N, Sq, Sk] attention mask shards
+      // its query dim.
+      const size_t seq_dim = in->role() == ir::InputRole::kAttentionMask && in->rank() == 4 ? 2 : 1;
       ir::TensorType t = in->type();
-      DimExpr s = t.dims[1];
+      DimExpr s = t.dims[seq_dim];
       if (std::optional<std::string_view> sym = s.AsSymbol()) {
         AUTOSP_RETURN_IF_ERROR(g_.dims().AddDivisibility(*sym, p_));
       }
@@ -90,9 +93,9 @@ class Partitioner {
             "with prepare_auto_sp_inputs)",
             in->name(), s.ToString(), p_);
       }
-      t.dims[1] = *local;
+      t.dims[seq_dim] = *local;
       in->set_type(std::move(t));
-      SetShard(in, 1);
+      SetShard(in, static_cast<int64_t>(seq_dim));
       any = true;
     }
     if (!any) {
@@ -271,6 +274,7 @@ class Partitioner {
       case OpKind::kAllReduce:
       case OpKind::kAllGather:
       case OpKind::kReduceScatter:
+      case OpKind::kLocalChunk:
         return InvalidArgument(
             "sp-partition runs on a forward graph before autodiff; found '{}' at {}", n->op_name(),
             n->loc().ToString());
@@ -494,11 +498,21 @@ class Partitioner {
         n->SetOperand(3, full);
       } else if (ms != kReplicated) {
         return MixError(n, "has a mask sharded on a dim other than query or key");
-      } else if (mask->type().dims[1].AsConstant() != std::optional<int64_t>(1)) {
-        return Unimplemented(
-            "sequence parallelism: attention at {} has a per-head mask {}; per-head masks are not "
-            "supported yet (use a mask broadcast over heads, [B, 1, S, S])",
-            n->loc().ToString(), mask->type().ToString());
+      }
+      // A per-head mask [B, Hq, S, S] follows q: this rank keeps its heads.
+      mask = n->operand(3);
+      if (mask->rank() == 4 && mask->type().dims[1].AsConstant() != std::optional<int64_t>(1)) {
+        if (mask->type().dims[1].AsConstant() != hq) {
+          return MixError(n, fmt::format("has a mask {} whose head dim is neither 1 nor the {} "
+                                         "query heads",
+                                         mask->type().ToString(), *hq));
+        }
+        AUTOSP_ASSIGN_OR_RETURN(
+            Value * heads, b.Emit(OpKind::kLocalChunk, {mask},
+                                  {{"axis", Attribute::String(axis_)}, {"dim", Attribute::Int(1)}},
+                                  n->loc(), "mask_heads"));
+        SetShard(heads, 1);
+        n->SetOperand(3, heads);
       }
     }
     AUTOSP_RETURN_IF_ERROR(Reinfer(n));

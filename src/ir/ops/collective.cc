@@ -72,6 +72,22 @@ StatusOr<std::vector<TensorType>> ReduceScatterShape(const ShapeInput& in) {
   return ops::One(std::move(t));
 }
 
+// local_chunk(x) {axis, dim}: this rank's contiguous 1/P of dim (no communication).
+StatusOr<std::vector<TensorType>> LocalChunkShape(const ShapeInput& in) {
+  const TensorType& x = in.operand(0);
+  AUTOSP_ASSIGN_OR_RETURN(int64_t p, AxisSize(in));
+  AUTOSP_ASSIGN_OR_RETURN(int64_t d, ops::NormalizeDim(in.attrs.GetInt("dim"), x.rank(), "attribute 'dim'"));
+  TensorType t = x;
+  StatusOr<DimExpr> q = in.dims.ExactDiv(t.dims[static_cast<size_t>(d)], p);
+  if (!q.ok()) {
+    return InvalidArgument("local_chunk over '{}' ({} ranks) splits dim {} of {}: {}",
+                           in.attrs.GetString("axis"), p, d, ops::Describe("x", x),
+                           q.status().message());
+  }
+  t.dims[static_cast<size_t>(d)] = *q;
+  return ops::One(std::move(t));
+}
+
 }  // namespace
 
 void RegisterCollectiveOps(OpRegistry& r) {
@@ -97,6 +113,11 @@ void RegisterCollectiveOps(OpRegistry& r) {
                        {ReqAttr("axis", AttrKind::kString), ReqAttr("dim", AttrKind::kInt),
                         OptAttr("op", AttrKind::kString)},
                        &ReduceScatterShape, coll));
+  r.Register(MakeOpDef(OpKind::kLocalChunk,
+                       "this rank's contiguous piece of dim along the axis (no communication)",
+                       {Req("x")},
+                       {ReqAttr("axis", AttrKind::kString), ReqAttr("dim", AttrKind::kInt)},
+                       &LocalChunkShape));
 }
 
 }  // namespace autosp::ir

@@ -78,6 +78,15 @@ Status ReduceScatter(KernelContext& ctx) {
   return Status::Ok();
 }
 
+// local_chunk {dim}: this rank's block of dim; a view, no communication.
+Status LocalChunk(KernelContext& ctx) {
+  AUTOSP_ASSIGN_OR_RETURN(Communicator * comm, AxisComm(ctx));
+  const at::Tensor& x = ctx.input(0);
+  const int64_t d = WrapDim(ctx.attrs().GetInt("dim"), x.dim());
+  ctx.Output(x.chunk(comm->size(), d)[comm->rank()]);
+  return Status::Ok();
+}
+
 }  // namespace
 
 void RegisterCollectiveKernels(KernelRegistry& r) {
@@ -85,6 +94,7 @@ void RegisterCollectiveKernels(KernelRegistry& r) {
   r.Register(OpKind::kAllReduce, &AllReduce);
   r.Register(OpKind::kAllGather, &AllGather);
   r.Register(OpKind::kReduceScatter, &ReduceScatter);
+  r.Register(OpKind::kLocalChunk, &LocalChunk);
 }
 
 }  // namespace autosp::runtime
