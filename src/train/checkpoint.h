@@ -1,0 +1,65 @@
+// Training checkpoints.
+//
+// Layout of a save directory:
+//   DIR/latest                      the name of the newest complete checkpoint
+//   DIR/step-000005/model.safetensors      weights under HF names (fp32)
+//   DIR/step-000005/optimizer.safetensors  "exp_avg.<name>", "exp_avg_sq.<name>"
+//                                          (full, not sharded) and "rng_state.cpu"
+//   DIR/step-000005/trainer_state.json     step, data position, mesh and batch
+//
+// Atomicity: a checkpoint is written into a temporary directory (every file
+// fsync'ed), which is then renamed to step-N; only after that is `latest`
+// replaced, itself atomically (atomic_file.h). A run killed at any point
+// leaves `latest` naming the previous complete checkpoint.
+//
+// Nothing depends on the DP or SP size of the run that wrote it: the weights
+// and moments are stored whole, by name, so a run with another mesh resumes.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include <ATen/core/Tensor.h>
+
+#include "support/status.h"
+
+namespace autosp::train {
+
+class Engine;
+
+/// The loop's position, saved next to the weights.
+struct TrainerState {
+  int64_t step = 0;           ///< optimizer updates done
+  int64_t data_position = 0;  ///< index of the next sample of the packed dataset
+};
+
+/// A checkpoint read back.
+struct LoadedCheckpoint {
+  std::string path;  ///< the step-N directory
+  TrainerState state;
+  std::map<std::string, at::Tensor> weights;
+  std::map<std::string, at::Tensor> optimizer;  ///< moments and rng_state.cpu
+};
+
+struct SaveOptions {
+  /// Test hook: the process _exit()s with code 9 after writing the weights
+  /// into the temporary directory (a crash in the middle of a save).
+  bool crash_after_weights = false;
+};
+
+/// Saves `engine` and `state` under `dir` (see above). A collective: every
+/// rank calls it (the optimizer state is gathered over DP); world rank 0
+/// writes. Returns the step directory.
+StatusOr<std::string> SaveCheckpoint(Engine& engine, const TrainerState& state,
+                                     const std::string& dir, const SaveOptions& options = {});
+
+/// Reads the checkpoint `path` names: a step-N directory, or a save
+/// directory (its `latest`).
+StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path);
+
+/// Puts a loaded checkpoint into an engine (after Compile) and restores the
+/// CPU random generator.
+Status RestoreCheckpoint(Engine& engine, const LoadedCheckpoint& checkpoint);
+
+}  // namespace autosp::train

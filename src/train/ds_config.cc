@@ -1,0 +1,407 @@
+#include "train/ds_config.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "support/units.h"
+
+namespace autosp::train {
+namespace {
+
+using Json = nlohmann::json;
+
+size_t EditDistance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+/// One JSON object of the config with the keys it may have. Check() warns
+/// about unknown keys and renames near-misses to the key they misspell.
+class Section {
+ public:
+  Section(std::string source, std::string prefix, Json object, std::set<std::string> known,
+          std::vector<std::string>* warnings)
+      : source_(std::move(source)),
+        prefix_(std::move(prefix)),
+        object_(std::move(object)),
+        known_(std::move(known)),
+        warnings_(warnings) {
+    Json renamed = Json::object();
+    for (auto it = object_.begin(); it != object_.end(); ++it) {
+      const std::string& key = it.key();
+      if (known_.contains(key)) {
+        renamed[key] = it.value();
+        continue;
+      }
+      std::string best;
+      size_t best_distance = 3;
+      for (const std::string& k : known_) {
+        const size_t d = EditDistance(key, k);
+        if (d < best_distance && key.size() >= 4) {
+          best = k;
+          best_distance = d;
+        }
+      }
+      if (!best.empty() && !object_.contains(best) && !renamed.contains(best)) {
+        warnings_->push_back(fmt::format("{}: unknown key \"{}\", did you mean \"{}\"? (read as \"{}\")",
+                                         source_, Path(key), Path(best), Path(best)));
+        renamed[best] = it.value();
+      } else {
+        warnings_->push_back(fmt::format("{}: unknown key \"{}\" ignored", source_, Path(key)));
+      }
+    }
+    object_ = std::move(renamed);
+  }
+
+  std::string Path(const std::string& key) const { return prefix_ + key; }
+  bool Has(const std::string& key) const { return object_.contains(key); }
+  const Json& At(const std::string& key) const { return object_.at(key); }
+
+  Status Bad(const std::string& key, const std::string& allowed) const {
+    return InvalidArgument("{}: \"{}\" = {}: {}", source_, Path(key), At(key).dump(), allowed);
+  }
+
+  Status Int(const std::string& key, int64_t min, int64_t* out) const {
+    if (!Has(key)) return Status::Ok();
+    const Json& v = At(key);
+    if (!v.is_number_integer() || v.get<int64_t>() < min) {
+      return Bad(key, fmt::format("allowed: an integer >= {}", min));
+    }
+    *out = v.get<int64_t>();
+    return Status::Ok();
+  }
+  Status Double(const std::string& key, double min, double* out) const {
+    if (!Has(key)) return Status::Ok();
+    const Json& v = At(key);
+    if (!v.is_number() || v.get<double>() < min) {
+      return Bad(key, fmt::format("allowed: a number >= {}", min));
+    }
+    *out = v.get<double>();
+    return Status::Ok();
+  }
+  Status Bool(const std::string& key, bool* out) const {
+    if (!Has(key)) return Status::Ok();
+    if (!At(key).is_boolean()) return Bad(key, "allowed: true or false");
+    *out = At(key).get<bool>();
+    return Status::Ok();
+  }
+  Status String(const std::string& key, std::string* out) const {
+    if (!Has(key)) return Status::Ok();
+    if (!At(key).is_string()) return Bad(key, "allowed: a string");
+    *out = At(key).get<std::string>();
+    return Status::Ok();
+  }
+  /// The sub-object `key` as a Section (an empty one when absent).
+  StatusOr<Section> Object(const std::string& key, std::set<std::string> known) const {
+    Json sub = Json::object();
+    if (Has(key)) {
+      if (!At(key).is_object()) return Bad(key, "allowed: an object");
+      sub = At(key);
+    }
+    return Section(source_, Path(key) + ".", sub, std::move(known), warnings_);
+  }
+
+ private:
+  std::string source_;
+  std::string prefix_;
+  Json object_;
+  std::set<std::string> known_;
+  std::vector<std::string>* warnings_;
+};
+
+std::string Resolve(const std::string& base_dir, const std::string& path) {
+  if (path.empty() || base_dir.empty() || std::filesystem::path(path).is_absolute()) return path;
+  return (std::filesystem::path(base_dir) / path).lexically_normal().string();
+}
+
+Status ParseOptimizer(const Section& top, DsConfig* c) {
+  if (!top.Has("optimizer")) return Status::Ok();
+  AUTOSP_ASSIGN_OR_RETURN(Section opt, top.Object("optimizer", {"type", "params"}));
+  std::string type = "Adam";
+  AUTOSP_RETURN_IF_ERROR(opt.String("type", &type));
+  std::string lower = type;
+  std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+  if (lower == "adam") {
+    c->optimizer.type = OptimizerConfig::Type::kAdam;
+  } else if (lower == "adamw") {
+    c->optimizer.type = OptimizerConfig::Type::kAdamW;
+  } else {
+    return opt.Bad("type", "allowed: \"Adam\" or \"AdamW\"");
+  }
+  AUTOSP_ASSIGN_OR_RETURN(Section p, opt.Object("params", {"lr", "betas", "eps", "weight_decay",
+                                                           "adam_w_mode", "torch_adam"}));
+  OptimizerConfig& o = c->optimizer;
+  AUTOSP_RETURN_IF_ERROR(p.Double("lr", 0.0, &o.lr));
+  AUTOSP_RETURN_IF_ERROR(p.Double("eps", 0.0, &o.eps));
+  AUTOSP_RETURN_IF_ERROR(p.Double("weight_decay", 0.0, &o.weight_decay));
+  AUTOSP_RETURN_IF_ERROR(p.Bool("adam_w_mode", &o.adam_w_mode));
+  bool torch_adam = false;
+  AUTOSP_RETURN_IF_ERROR(p.Bool("torch_adam", &torch_adam));
+  if (o.type == OptimizerConfig::Type::kAdamW) o.adam_w_mode = true;
+  if (p.Has("betas")) {
+    const Json& b = p.At("betas");
+    const bool ok = b.is_array() && b.size() == 2 && b[0].is_number() && b[1].is_number() &&
+                    b[0].get<double>() >= 0 && b[0].get<double>() < 1 &&
+                    b[1].get<double>() >= 0 && b[1].get<double>() < 1;
+    if (!ok) return p.Bad("betas", "allowed: two numbers in [0, 1), e.g. [0.9, 0.999]");
+    o.beta1 = b[0].get<double>();
+    o.beta2 = b[1].get<double>();
+  }
+  return Status::Ok();
+}
+
+Status ParseScheduler(const Section& top, DsConfig* c) {
+  if (!top.Has("scheduler")) return Status::Ok();
+  AUTOSP_ASSIGN_OR_RETURN(Section sch, top.Object("scheduler", {"type", "params"}));
+  std::string type;
+  AUTOSP_RETURN_IF_ERROR(sch.String("type", &type));
+  SchedulerConfig& s = c->scheduler;
+  std::set<std::string> known;
+  if (type == "WarmupLR") {
+    s.type = SchedulerConfig::Type::kWarmupLr;
+    known = {"warmup_min_lr", "warmup_max_lr", "warmup_num_steps", "warmup_type",
+             "last_batch_iteration"};
+  } else if (type == "WarmupCosineLR") {
+    s.type = SchedulerConfig::Type::kWarmupCosineLr;
+    known = {"total_num_steps", "warmup_min_ratio", "warmup_num_steps", "cos_min_ratio",
+             "warmup_type", "last_batch_iteration"};
+  } else {
+    return sch.Has("type") ? sch.Bad("type", "allowed: \"WarmupLR\" or \"WarmupCosineLR\"")
+                           : InvalidArgument("\"scheduler.type\" is missing; allowed: "
+                                             "\"WarmupLR\" or \"WarmupCosineLR\"");
+  }
+  AUTOSP_ASSIGN_OR_RETURN(Section p, sch.Object("params", known));
+  AUTOSP_RETURN_IF_ERROR(p.Double("warmup_min_lr", 0.0, &s.warmup_min_lr));
+  AUTOSP_RETURN_IF_ERROR(p.Double("warmup_max_lr", 0.0, &s.warmup_max_lr));
+  AUTOSP_RETURN_IF_ERROR(p.Int("warmup_num_steps", 0, &s.warmup_num_steps));
+  AUTOSP_RETURN_IF_ERROR(p.Double("warmup_min_ratio", 0.0, &s.warmup_min_ratio));
+  AUTOSP_RETURN_IF_ERROR(p.Double("cos_min_ratio", 0.0, &s.cos_min_ratio));
+  if (p.Has("warmup_type")) {
+    std::string wt;
+    AUTOSP_RETURN_IF_ERROR(p.String("warmup_type", &wt));
+    if (wt != "log" && wt != "linear") return p.Bad("warmup_type", "allowed: \"log\" or \"linear\"");
+    s.warmup_log = wt == "log";
+  }
+  if (s.type == SchedulerConfig::Type::kWarmupCosineLr) {
+    AUTOSP_RETURN_IF_ERROR(p.Int("total_num_steps", 1, &s.total_num_steps));
+    if (s.total_num_steps <= s.warmup_num_steps) {
+      return InvalidArgument("\"scheduler.params.total_num_steps\" ({}) must be greater than "
+                             "\"scheduler.params.warmup_num_steps\" ({})",
+                             s.total_num_steps, s.warmup_num_steps);
+    }
+  }
+  return Status::Ok();
+}
+
+Status ParsePrecision(const Section& top, bool on_cpu, DsConfig* c) {
+  for (const char* key : {"bf16", "fp16"}) {
+    if (!top.Has(key)) continue;
+    AUTOSP_ASSIGN_OR_RETURN(
+        Section s, top.Object(key, {"enabled", "loss_scale", "initial_scale_power",
+                                    "loss_scale_window", "hysteresis", "min_loss_scale",
+                                    "immediate_grad_update"}));
+    bool enabled = false;
+    AUTOSP_RETURN_IF_ERROR(s.Bool("enabled", &enabled));
+    (std::string(key) == "bf16" ? c->bf16 : c->fp16) = enabled;
+  }
+  if (c->bf16 && c->fp16) {
+    return InvalidArgument("\"bf16.enabled\" and \"fp16.enabled\" are both true; allowed: at most "
+                           "one of them");
+  }
+  if (on_cpu && (c->bf16 || c->fp16)) {
+    c->warnings.push_back(fmt::format("\"{}.enabled\": the CPU backend trains in fp32 only; "
+                                      "training in fp32",
+                                      c->bf16 ? "bf16" : "fp16"));
+    c->bf16 = c->fp16 = false;
+  }
+  return Status::Ok();
+}
+
+Status ParseAutoSp(const Section& top, DsConfig* c) {
+  AUTOSP_ASSIGN_OR_RETURN(
+      Section a, top.Object("autosp", {"checkpointing", "memory_budget", "packing", "seed",
+                                       "train_steps", "save_interval", "metrics_file"}));
+  AutoSpSection& s = c->autosp;
+  AUTOSP_RETURN_IF_ERROR(a.String("checkpointing", &s.checkpointing));
+  static const std::set<std::string> kPolicies = {"none", "sac", "full"};
+  if (!kPolicies.contains(s.checkpointing)) {
+    return a.Bad("checkpointing", "allowed: \"none\", \"sac\" or \"full\"");
+  }
+  if (a.Has("memory_budget")) {
+    const Json& v = a.At("memory_budget");
+    if (v.is_number_integer() && v.get<int64_t>() >= 0) {
+      s.memory_budget = v.get<int64_t>();
+    } else if (v.is_string()) {
+      StatusOr<int64_t> bytes = ParseBytes(v.get<std::string>());
+      if (!bytes.ok()) return a.Bad("memory_budget", "allowed: a byte size such as \"16GiB\"");
+      s.memory_budget = *bytes;
+    } else {
+      return a.Bad("memory_budget", "allowed: a byte size such as \"16GiB\" or an integer >= 0");
+    }
+  }
+  AUTOSP_RETURN_IF_ERROR(a.Bool("packing", &s.packing));
+  int64_t seed = static_cast<int64_t>(s.seed);
+  AUTOSP_RETURN_IF_ERROR(a.Int("seed", 0, &seed));
+  s.seed = static_cast<uint64_t>(seed);
+  AUTOSP_RETURN_IF_ERROR(a.Int("train_steps", 1, &s.train_steps));
+  AUTOSP_RETURN_IF_ERROR(a.Int("save_interval", 0, &s.save_interval));
+  AUTOSP_RETURN_IF_ERROR(a.String("metrics_file", &s.metrics_file));
+  return Status::Ok();
+}
+
+}  // namespace
+
+bool DsConfig::AutoSpEnabled() const {
+  return deepcompile &&
+         std::find(compile_passes.begin(), compile_passes.end(), "autosp") != compile_passes.end();
+}
+
+StatusOr<DsConfig> ParseDsConfig(const std::string& json_text, const std::string& source_name,
+                                 const std::string& base_dir, bool on_cpu) {
+  Json root = Json::parse(json_text, nullptr, /*allow_exceptions=*/false, /*ignore_comments=*/true);
+  if (root.is_discarded()) return ParseError("{}: not valid JSON", source_name);
+  if (!root.is_object()) return ParseError("{}: the config must be a JSON object", source_name);
+  DsConfig c;
+  Section top(source_name, "", root,
+              {"train_batch_size", "train_micro_batch_size_per_gpu", "gradient_accumulation_steps",
+               "steps_per_print", "optimizer", "scheduler", "gradient_clipping", "bf16", "fp16",
+               "zero_optimization", "compile", "sequence_parallel_size", "wall_clock_breakdown",
+               "autosp", "model", "data"},
+              &c.warnings);
+  AUTOSP_RETURN_IF_ERROR(top.Int("train_batch_size", 1, &c.train_batch_size));
+  AUTOSP_RETURN_IF_ERROR(
+      top.Int("train_micro_batch_size_per_gpu", 1, &c.train_micro_batch_size_per_gpu));
+  AUTOSP_RETURN_IF_ERROR(top.Int("gradient_accumulation_steps", 1, &c.gradient_accumulation_steps));
+  AUTOSP_RETURN_IF_ERROR(top.Int("steps_per_print", 1, &c.steps_per_print));
+  AUTOSP_RETURN_IF_ERROR(top.Double("gradient_clipping", 0.0, &c.gradient_clipping));
+  AUTOSP_RETURN_IF_ERROR(top.Int("sequence_parallel_size", 1, &c.sequence_parallel_size));
+  bool breakdown = false;
+  AUTOSP_RETURN_IF_ERROR(top.Bool("wall_clock_breakdown", &breakdown));
+  AUTOSP_RETURN_IF_ERROR(ParseOptimizer(top, &c));
+  AUTOSP_RETURN_IF_ERROR(ParseScheduler(top, &c));
+  AUTOSP_RETURN_IF_ERROR(ParsePrecision(top, on_cpu, &c));
+
+  AUTOSP_ASSIGN_OR_RETURN(
+      Section zero, top.Object("zero_optimization",
+                               {"stage", "reduce_bucket_size", "allgather_bucket_size",
+                                "overlap_comm", "contiguous_gradients", "reduce_scatter",
+                                "allgather_partitions", "round_robin_gradients"}));
+  int64_t stage = 0;
+  AUTOSP_RETURN_IF_ERROR(zero.Int("stage", 0, &stage));
+  if (stage > 1) {
+    return zero.Bad("stage", "ZeRO stages 2 and 3 are not supported with AutoSP; allowed: 0 or 1");
+  }
+  c.zero_stage = static_cast<int>(stage);
+
+  AUTOSP_ASSIGN_OR_RETURN(Section compile, top.Object("compile", {"deepcompile", "passes"}));
+  AUTOSP_RETURN_IF_ERROR(compile.Bool("deepcompile", &c.deepcompile));
+  if (compile.Has("passes")) {
+    const Json& passes = compile.At("passes");
+    if (!passes.is_array()) return compile.Bad("passes", "allowed: a list such as [\"autosp\"]");
+    for (const Json& p : passes) {
+      if (!p.is_string() || p.get<std::string>() != "autosp") {
+        return compile.Bad("passes", fmt::format("unknown pass {}; allowed: \"autosp\"", p.dump()));
+      }
+      c.compile_passes.push_back(p.get<std::string>());
+    }
+  }
+
+  AUTOSP_RETURN_IF_ERROR(ParseAutoSp(top, &c));
+  AUTOSP_ASSIGN_OR_RETURN(Section data, top.Object("data", {"path", "seq_len"}));
+  AUTOSP_RETURN_IF_ERROR(data.String("path", &c.data.path));
+  c.data.path = Resolve(base_dir, c.data.path);
+  AUTOSP_RETURN_IF_ERROR(data.Int("seq_len", 2, &c.data.seq_len));
+
+  if (top.Has("model")) {
+    const Json& m = top.At("model");
+    if (m.is_string()) {
+      c.model_path = Resolve(base_dir, m.get<std::string>());
+      StatusOr<frontend::ModelConfig> model = frontend::LoadModelConfig(c.model_path);
+      if (!model.ok()) return model.status().WithContext(source_name + ": \"model\"");
+      c.model = std::move(model).value();
+    } else if (m.is_object()) {
+      StatusOr<frontend::ModelConfig> model =
+          frontend::ParseModelConfig(m.dump(), source_name + ": \"model\"");
+      if (!model.ok()) return model.status();
+      c.model = std::move(model).value();
+    } else {
+      return top.Bad("model", "allowed: a path to an HF config.json or an inline HF config object");
+    }
+  }
+  return c;
+}
+
+StatusOr<DsConfig> LoadDsConfig(const std::string& path, bool on_cpu) {
+  std::ifstream in(path);
+  if (!in) return NotFound("cannot read config file {}", path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return ParseDsConfig(text.str(), path, std::filesystem::path(path).parent_path().string(),
+                       on_cpu);
+}
+
+StatusOr<int64_t> ResolveDataParallel(const DsConfig& config, int64_t world_size) {
+  const int64_t sp = config.sequence_parallel_size;
+  if (world_size % sp != 0) {
+    return InvalidArgument("\"sequence_parallel_size\" = {} does not divide the {} ranks of the "
+                           "world; allowed: a divisor of {}",
+                           sp, world_size, world_size);
+  }
+  if (sp > 1 && !config.AutoSpEnabled()) {
+    return InvalidArgument("\"sequence_parallel_size\" = {} needs the AutoSP pass: set \"compile\": "
+                           "{{\"deepcompile\": true, \"passes\": [\"autosp\"]}}",
+                           sp);
+  }
+  return world_size / sp;
+}
+
+StatusOr<BatchPlan> ResolveBatch(const DsConfig& config, int64_t dp) {
+  int64_t t = config.train_batch_size, m = config.train_micro_batch_size_per_gpu,
+          g = config.gradient_accumulation_steps;
+  auto not_divisible = [&](const char* by, int64_t by_value) {
+    return InvalidArgument("train_batch_size ({}) is not divisible by {} ({}) x data-parallel size "
+                           "({}) = {}",
+                           t, by, by_value, dp, by_value * dp);
+  };
+  if (t > 0 && m > 0 && g > 0) {
+    if (t != m * g * dp) {
+      return InvalidArgument("train_batch_size ({}) must equal train_micro_batch_size_per_gpu ({}) "
+                             "x gradient_accumulation_steps ({}) x data-parallel size ({}) = {}",
+                             t, m, g, dp, m * g * dp);
+    }
+  } else if (t > 0 && m > 0) {
+    if (t % (m * dp) != 0) return not_divisible("train_micro_batch_size_per_gpu", m);
+    g = t / (m * dp);
+  } else if (t > 0 && g > 0) {
+    if (t % (g * dp) != 0) return not_divisible("gradient_accumulation_steps", g);
+    m = t / (g * dp);
+  } else if (m > 0) {
+    g = std::max<int64_t>(g, 1);
+    t = m * g * dp;
+  } else if (t > 0) {
+    g = 1;
+    if (t % dp != 0) return not_divisible("gradient_accumulation_steps", 1);
+    m = t / dp;
+  } else {
+    return InvalidArgument("set \"train_batch_size\" or \"train_micro_batch_size_per_gpu\"");
+  }
+  return BatchPlan{.train_batch_size = t, .micro_batch = m, .accumulation = g, .dp = dp};
+}
+
+}  // namespace autosp::train

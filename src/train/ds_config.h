@@ -1,0 +1,134 @@
+// The training config: DeepSpeed's JSON keys, read as DeepSpeed reads them,
+// plus our own `autosp`, `model` and `data` sections.
+//
+// Design: parsing is two steps. ParseDsConfig checks every key and value it
+// knows (unknown keys are warnings; a near-miss such as `optimiser` is taken
+// as the key it misspells, with a "did you mean" warning) and leaves the batch
+// sizes as written. ResolveBatch then applies DeepSpeed's batch arithmetic for
+// a given data-parallel size: any two of train_batch_size,
+// train_micro_batch_size_per_gpu and gradient_accumulation_steps determine
+// the third, and all three must satisfy
+//   train_batch_size = micro x accumulation x DP.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "frontend/model_config.h"
+#include "support/status.h"
+
+namespace autosp::train {
+
+/// `optimizer`: Adam or AdamW with DeepSpeed's params.
+struct OptimizerConfig {
+  enum class Type { kAdam, kAdamW };
+  Type type = Type::kAdam;
+  double lr = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0.0;
+  /// Decoupled weight decay (AdamW). DeepSpeed's default for "Adam" is true
+  /// (`adam_w_mode`); "AdamW" always decouples.
+  bool adam_w_mode = true;
+};
+
+/// `scheduler`: DeepSpeed's WarmupLR or WarmupCosineLR.
+struct SchedulerConfig {
+  enum class Type { kNone, kWarmupLr, kWarmupCosineLr };
+  Type type = Type::kNone;
+  // WarmupLR.
+  double warmup_min_lr = 0.0;
+  double warmup_max_lr = 1e-3;
+  // Both.
+  int64_t warmup_num_steps = 1000;
+  bool warmup_log = true;  ///< warmup_type "log" (default) or "linear"
+  // WarmupCosineLR.
+  int64_t total_num_steps = 0;
+  double warmup_min_ratio = 0.0;
+  double cos_min_ratio = 1e-4;
+};
+
+/// Our own switches (`autosp` section).
+struct AutoSpSection {
+  /// Activation checkpointing policy name, passed to the compiler as written.
+  std::string checkpointing = "sac";
+  /// Memory budget per rank in bytes for the checkpointing policy; 0: none.
+  int64_t memory_budget = 0;
+  /// Packed documents: labels that would cross a document boundary are -100.
+  bool packing = false;
+  /// Seed of the weight initialisation.
+  uint64_t seed = 1234;
+  /// Steps to train when `--steps` is not given.
+  int64_t train_steps = 100;
+  /// Checkpoint every this many steps under --save (0: only at the end).
+  int64_t save_interval = 0;
+  /// JSONL metrics file ("" = <save dir>/metrics.jsonl, or none without --save).
+  std::string metrics_file;
+};
+
+/// `data` section.
+struct DataSection {
+  /// Token file (autosp .tok, or .npy); "" = the embedded default corpus.
+  std::string path;
+  /// Tokens per sequence.
+  int64_t seq_len = 256;
+};
+
+/// Everything a training run is configured with.
+struct DsConfig {
+  // Batch sizes as written (0 = absent); see ResolveBatch.
+  int64_t train_batch_size = 0;
+  int64_t train_micro_batch_size_per_gpu = 0;
+  int64_t gradient_accumulation_steps = 0;
+  int64_t steps_per_print = 10;
+  OptimizerConfig optimizer;
+  SchedulerConfig scheduler;
+  double gradient_clipping = 0.0;  ///< max global grad norm; 0 = off
+  bool bf16 = false;
+  bool fp16 = false;
+  int zero_stage = 0;
+  bool deepcompile = false;
+  std::vector<std::string> compile_passes;
+  int64_t sequence_parallel_size = 1;
+  AutoSpSection autosp;
+  DataSection data;
+  /// `model`: a path to an HF config.json (relative to the config file), or
+  /// an inline HF config; absent until the CLI's --model fills it.
+  std::optional<frontend::ModelConfig> model;
+  std::string model_path;  ///< where `model` came from ("" when inline)
+  /// Warnings met while parsing (unknown keys, near-misses, fp32 fallback).
+  std::vector<std::string> warnings;
+
+  /// True when compile.deepcompile is on and compile.passes lists "autosp".
+  bool AutoSpEnabled() const;
+};
+
+/// Batch sizes resolved for a data-parallel size.
+struct BatchPlan {
+  int64_t train_batch_size = 0;  ///< sequences per optimizer step, all ranks
+  int64_t micro_batch = 0;       ///< sequences per forward+backward per DP replica
+  int64_t accumulation = 0;      ///< micro-batches per optimizer step
+  int64_t dp = 1;
+};
+
+/// Parses a config's JSON text. `source_name` opens errors; `base_dir`
+/// resolves a relative `model` or `data.path`. `on_cpu`: bf16/fp16 fall back
+/// to fp32 with a warning.
+StatusOr<DsConfig> ParseDsConfig(const std::string& json_text, const std::string& source_name,
+                                 const std::string& base_dir = "", bool on_cpu = true);
+
+/// Reads and parses the config file at `path`.
+StatusOr<DsConfig> LoadDsConfig(const std::string& path, bool on_cpu = true);
+
+/// DeepSpeed's batch arithmetic for `dp` data-parallel replicas; the error
+/// shows the arithmetic.
+StatusOr<BatchPlan> ResolveBatch(const DsConfig& config, int64_t dp);
+
+/// Checks the config against the world: sequence_parallel_size divides the
+/// world, SP > 1 needs the autosp pass; returns the DP size.
+StatusOr<int64_t> ResolveDataParallel(const DsConfig& config, int64_t world_size);
+
+}  // namespace autosp::train

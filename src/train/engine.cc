@@ -1,0 +1,212 @@
+// Step 1 (Initialize): validate the config against the world, build the mesh.
+// Step 2 (Compile): trace, compile for this rank's SP group, initialise the
+// parameters on every rank from the same seed, make the optimizer.
+// Step 3 (Step / OptimizerStep): run the compiled forward+backward on a shard,
+// accumulate, then hand the gradients to ZeRO over the DP group.
+#include "train/engine.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <algorithm>
+
+#include <fmt/ranges.h>
+
+#include "reference/reference_model.h"
+#include "runtime/comm/comm_world.h"
+#include "runtime/comm/communicator.h"
+#include "runtime/comm/in_process_communicator.h"
+#include "train/scheduler.h"
+
+namespace autosp::train {
+namespace {
+
+bool EndsWith(const std::string& s, std::string_view suffix) { return s.ends_with(suffix); }
+
+std::map<std::string, at::Tensor> DefaultInit(const frontend::TracedModel& traced, uint64_t seed) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  std::map<std::string, at::Tensor> out;
+  for (size_t i = 0; i < traced.num_parameters; ++i) {
+    const ir::Value* in = traced.graph->inputs()[i];
+    std::vector<int64_t> shape;
+    for (const ir::DimExpr& d : in->type().dims) shape.push_back(d.AsConstant().value_or(1));
+    const std::string& name = in->external_name();
+    const std::string leaf = name.substr(name.rfind('.') == std::string::npos ? 0 : name.rfind('.') + 1);
+    const bool norm = shape.size() == 1 && leaf == "weight" &&
+                      (name.find("norm") != std::string::npos || name.find("ln") != std::string::npos);
+    if (norm) out[name] = at::ones(shape, at::kFloat);
+    else if (EndsWith(name, "bias")) out[name] = at::zeros(shape, at::kFloat);
+    else out[name] = at::randn(shape, gen, at::kFloat) * 0.02;
+  }
+  return out;
+}
+
+}  // namespace
+
+Model Model::FromConfig(frontend::ModelConfig config) {
+  Model m;
+  m.name = config.architecture;
+  m.config = std::move(config);
+  return m;
+}
+
+Model Model::FromFunction(std::string name, ModelFn fn, InitFn init) {
+  Model m;
+  m.name = std::move(name);
+  m.fn = std::move(fn);
+  m.init = std::move(init);
+  return m;
+}
+
+Engine::~Engine() = default;
+
+StatusOr<std::unique_ptr<Engine>> Engine::Initialize(const DsConfig& config, Model model,
+                                                     runtime::CommWorld* world) {
+  if (!model.config.has_value() && !model.fn) {
+    return InvalidArgument("no model: give an HF config (\"model\" in the config or --model) or "
+                           "a model function");
+  }
+  std::unique_ptr<Engine> engine(new Engine());
+  engine->config_ = config;
+  engine->model_ = std::move(model);
+  if (world == nullptr) {
+    engine->own_hub_ = std::make_unique<runtime::InProcessHub>(1);
+    engine->own_world_ = engine->own_hub_->Join(0);
+    world = engine->own_world_.get();
+  }
+  AUTOSP_ASSIGN_OR_RETURN(const int64_t dp, ResolveDataParallel(config, world->world_size()));
+  AUTOSP_ASSIGN_OR_RETURN(engine->plan_, ResolveBatch(config, dp));
+  const runtime::MeshShape shape{static_cast<int>(dp),
+                                 static_cast<int>(config.sequence_parallel_size)};
+  AUTOSP_RETURN_IF_ERROR(runtime::ValidateMesh(shape, world->world_size()));
+  engine->mesh_ = runtime::BuildCommMesh(*world, shape);
+  return engine;
+}
+
+Status Engine::Compile() {
+  CompileOptions options;
+  options.sp = config_.sequence_parallel_size;
+  options.sp_comm = options.sp > 1 ? mesh_.sp.get() : nullptr;
+  std::map<std::string, at::Tensor> init;
+  if (model_.config.has_value()) {
+    AUTOSP_ASSIGN_OR_RETURN(CompiledStep step, CompileCausalLm(*model_.config, options));
+    compiled_.emplace(std::move(step));
+    init = reference::InitParameters(*model_.config, config_.autosp.seed);
+  } else {
+    frontend::CausalLmOptions trace;
+    trace.seq_divisor = options.sp;
+    StatusOr<frontend::TracedModel> traced = model_.fn(trace);
+    if (!traced.ok()) return traced.status().WithContext("tracing " + model_.name);
+    init = model_.init ? model_.init(config_.autosp.seed)
+                       : DefaultInit(*traced, config_.autosp.seed);
+    AUTOSP_ASSIGN_OR_RETURN(CompiledStep step,
+                            CompileTracedModel(std::move(traced).value(), options));
+    compiled_.emplace(std::move(step));
+  }
+  const frontend::TracedModel& traced = compiled_->model;
+  params_.clear();
+  names_.clear();
+  for (size_t i = 0; i < traced.num_parameters; ++i) {
+    const ir::Value* in = traced.graph->inputs()[i];
+    const std::string& name = in->external_name();
+    auto it = init.find(name);
+    if (it == init.end()) return NotFound("no initial value for parameter \"{}\"", name);
+    at::Tensor p = it->second.to(at::kFloat).contiguous().clone();
+    if (p.dim() != in->type().rank()) {
+      return InvalidArgument("initial value of \"{}\" has {} dims, the model declares {}", name,
+                             p.dim(), in->type().rank());
+    }
+    params_.push_back(p);
+    names_.push_back(name);
+  }
+  grads_.clear();
+  for (const at::Tensor& p : params_) grads_.push_back(at::zeros_like(p));
+  optimizer_ = std::make_unique<ZeroOptimizer>(params_, names_, config_.optimizer,
+                                               config_.zero_stage, mesh_.dp.get());
+  return Status::Ok();
+}
+
+StatusOr<AutoSpInputs> Engine::PrepareAutoSpInputs(const at::Tensor& input_ids,
+                                                   const std::optional<at::Tensor>& labels,
+                                                   const std::optional<at::Tensor>& position_ids,
+                                                   const std::optional<at::Tensor>& attention_mask) const {
+  PrepareOptions options;
+  options.sp_size = config_.sequence_parallel_size;
+  if (model_.config.has_value()) options.pad_token_id = std::max<int64_t>(model_.config->pad_token_id, 0);
+  AUTOSP_ASSIGN_OR_RETURN(AutoSpInputs full, train::PrepareAutoSpInputs(input_ids, labels, position_ids,
+                                                                        attention_mask, options));
+  return ShardForRank(full, sp_index(), options.sp_size);
+}
+
+StatusOr<double> Engine::Step(const AutoSpInputs& shard) {
+  if (!compiled_.has_value()) return InvalidArgument("Step before Compile");
+  if (micro_steps_ >= plan_.accumulation) {
+    return InvalidArgument("Step: {} micro-batches were already accumulated "
+                           "(gradient_accumulation_steps); call OptimizerStep first",
+                           micro_steps_);
+  }
+  const at::Tensor mask = shard.attention_mask.has_value() ? *shard.attention_mask : at::Tensor();
+  AUTOSP_ASSIGN_OR_RETURN(std::vector<at::Tensor> out,
+                          compiled_->Run(params_, shard.input_ids, shard.labels,
+                                         shard.position_ids, mask));
+  peak_bytes_ = std::max(peak_bytes_, compiled_->executor->stats().peak_bytes);
+  const double scale = 1.0 / static_cast<double>(plan_.accumulation);
+  for (size_t i = 0; i < grads_.size(); ++i) {
+    grads_[i].add_(out[compiled_->grads.grad_output_index[i]], scale);
+  }
+  const double loss = out[0].item<double>();
+  loss_sum_ += loss;
+  ++micro_steps_;
+  return loss;
+}
+
+double Engine::NextLearningRate() const {
+  return LearningRate(config_.scheduler, config_.optimizer.lr, global_step());
+}
+
+StatusOr<OptimizerStepResult> Engine::OptimizerStep() {
+  if (!AtAccumulationBoundary()) {
+    return InvalidArgument("OptimizerStep after {} of {} micro-batches "
+                           "(gradient_accumulation_steps)",
+                           micro_steps_, plan_.accumulation);
+  }
+  OptimizerStepResult result;
+  result.lr = NextLearningRate();
+  const ZeroStepResult z = optimizer_->Step(grads_, result.lr, config_.gradient_clipping);
+  result.grad_norm = z.grad_norm;
+  result.step = optimizer_->step();
+  at::Tensor loss = at::tensor({loss_sum_ / static_cast<double>(plan_.accumulation)}, at::kDouble);
+  if (mesh_.dp->size() > 1) mesh_.dp->AllReduce(loss, runtime::ReduceOp::kAvg);
+  result.loss = loss.item<double>();
+  for (at::Tensor& g : grads_) g.zero_();
+  loss_sum_ = 0;
+  micro_steps_ = 0;
+  return result;
+}
+
+int64_t Engine::num_parameters() const {
+  int64_t n = 0;
+  for (const at::Tensor& p : params_) n += p.numel();
+  return n;
+}
+
+std::vector<std::pair<std::string, at::Tensor>> Engine::GatherOptimizerState() {
+  return optimizer_->GatherState();
+}
+
+Status Engine::LoadState(const std::map<std::string, at::Tensor>& weights,
+                         const std::map<std::string, at::Tensor>& optimizer_state, int64_t step) {
+  if (!optimizer_) return InvalidArgument("LoadState before Compile");
+  for (size_t i = 0; i < params_.size(); ++i) {
+    auto it = weights.find(names_[i]);
+    if (it == weights.end()) return NotFound("checkpoint has no weight \"{}\"", names_[i]);
+    if (it->second.sizes() != params_[i].sizes()) {
+      return InvalidArgument("checkpoint weight \"{}\" has shape {}, the model {}", names_[i],
+                             fmt::join(it->second.sizes(), "x"), fmt::join(params_[i].sizes(), "x"));
+    }
+    params_[i].copy_(it->second);
+  }
+  return optimizer_->LoadState(optimizer_state, step);
+}
+
+}  // namespace autosp::train

@@ -1,0 +1,166 @@
+// The training engine, in the shape of the seed's DeepSpeed API:
+//
+//   auto engine = Engine::Initialize(config, Model::FromConfig(llama), world);  // deepspeed.initialize
+//   engine->Compile();                                        // model.compile(): AutoSP passes
+//   for (batch : loader) {
+//     auto inputs = engine->PrepareAutoSpInputs(batch.input_ids);   // prepare_auto_sp_inputs
+//     double loss = *engine->Step(*inputs);                   // forward + backward
+//     if (engine->AtAccumulationBoundary()) engine->OptimizerStep();
+//   }
+//
+// The model is a zoo config (HF config.json) or a user's function that traces
+// its own model with the public frontend API (tracer.h, functional.h). The
+// engine owns the DP x SP mesh of this rank (rank = dp_index * SP + sp_index),
+// the parameters (fp32, HF names, identical on every rank after
+// initialisation from the seed), the accumulated gradients and the ZeRO
+// optimizer. SP ranks of one DP replica must be given the same batch (each
+// keeps its sequence shard); DP replicas are given different batches.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "frontend/model_config.h"
+#include "frontend/models/causal_lm.h"
+#include "runtime/comm/mesh.h"
+#include "support/status.h"
+#include "train/compile.h"
+#include "train/ds_config.h"
+#include "train/sp_inputs.h"
+#include "train/zero.h"
+
+namespace autosp::runtime {
+class CommWorld;
+class InProcessHub;
+}  // namespace autosp::runtime
+
+namespace autosp::train {
+
+/// Traces a user's model. It must return a TracedModel with the causal-LM
+/// input contract (causal_lm.h): parameters first, then input_ids, labels and
+/// position_ids tagged with their roles, and the scalar loss as output 0.
+/// `options.seq_divisor` is the SP size (record it with AddDivisibility).
+using ModelFn = std::function<StatusOr<frontend::TracedModel>(const frontend::CausalLmOptions&)>;
+
+/// Initial values of a user model's parameters by name (fp32 CPU tensors of
+/// the declared shapes), deterministic in `seed`.
+using InitFn = std::function<std::map<std::string, at::Tensor>(uint64_t seed)>;
+
+/// What Initialize trains.
+struct Model {
+  /// A model of the zoo, from its HF config.
+  static Model FromConfig(frontend::ModelConfig config);
+  /// A user model. Without `init`, parameters whose name ends in "norm.weight"
+  /// (or "ln*.weight") start at 1, biases at 0, others ~ N(0, 0.02).
+  static Model FromFunction(std::string name, ModelFn fn, InitFn init = nullptr);
+
+  std::string name;
+  std::optional<frontend::ModelConfig> config;
+  ModelFn fn;
+  InitFn init;
+};
+
+/// What one optimizer step did.
+struct OptimizerStepResult {
+  int64_t step = 0;      ///< optimizer updates done, this one included
+  double loss = 0;       ///< mean loss of the step's micro-batches over all ranks
+  double lr = 0;         ///< learning rate this update used
+  double grad_norm = 0;  ///< global gradient norm before clipping
+};
+
+class Engine {
+ public:
+  /// deepspeed.initialize: checks the config against the world (SP divides
+  /// it, batch arithmetic), builds this rank's mesh, and records the model.
+  /// `world` null: one rank. Every rank calls it with the same arguments.
+  static StatusOr<std::unique_ptr<Engine>> Initialize(const DsConfig& config, Model model,
+                                                      runtime::CommWorld* world = nullptr);
+  ~Engine();
+
+  /// Traces the model, applies the AutoSP passes (SP > 1), differentiates,
+  /// binds kernels; initialises the parameters from the seed and the optimizer.
+  Status Compile();
+
+  /// prepare_auto_sp_inputs: completes and validates a full-sequence batch
+  /// ([B, S] int64; labels pre-shifted or derived from the ids), pads S to a
+  /// multiple of SP and returns this rank's sequence shard.
+  StatusOr<AutoSpInputs> PrepareAutoSpInputs(
+      const at::Tensor& input_ids, const std::optional<at::Tensor>& labels = std::nullopt,
+      const std::optional<at::Tensor>& position_ids = std::nullopt,
+      const std::optional<at::Tensor>& attention_mask = std::nullopt) const;
+
+  /// Forward + backward on this rank's shard; accumulates the gradients
+  /// (scaled by 1 / gradient_accumulation_steps). Returns the micro-batch
+  /// loss: the global token mean over the SP group.
+  StatusOr<double> Step(const AutoSpInputs& shard);
+
+  /// True when gradient_accumulation_steps micro-batches have been stepped.
+  bool AtAccumulationBoundary() const { return micro_steps_ == plan_.accumulation; }
+
+  /// Averages the gradients over DP (ZeRO stage 0: all-reduce; 1: reduce-
+  /// scatter), clips them, applies Adam(W) with the scheduled learning rate
+  /// and zeroes the accumulated gradients.
+  /// REQUIRES: AtAccumulationBoundary() (else an error).
+  StatusOr<OptimizerStepResult> OptimizerStep();
+
+  // --- state ------------------------------------------------------------------
+
+  const DsConfig& config() const { return config_; }
+  const BatchPlan& batch_plan() const { return plan_; }
+  const runtime::CommMesh& mesh() const { return mesh_; }
+  int rank() const { return mesh_.rank; }
+  int dp_index() const { return mesh_.shape.dp_index(mesh_.rank); }
+  int sp_index() const { return mesh_.shape.sp_index(mesh_.rank); }
+  const std::string& model_name() const { return model_.name; }
+  /// The zoo config, when the model is one.
+  const std::optional<frontend::ModelConfig>& model_config() const { return model_.config; }
+
+  /// Parameters and their HF names, in graph-input order. Valid after Compile.
+  const std::vector<at::Tensor>& parameters() const { return params_; }
+  const std::vector<std::string>& parameter_names() const { return names_; }
+  /// Optimizer updates done (the global step).
+  int64_t global_step() const { return optimizer_ ? optimizer_->step() : 0; }
+  /// The learning rate the next OptimizerStep uses.
+  double NextLearningRate() const;
+  /// Largest executor peak (bytes) of any Step on this rank so far.
+  int64_t peak_bytes() const { return peak_bytes_; }
+  /// Element count of the parameters.
+  int64_t num_parameters() const;
+
+  // --- checkpoints ------------------------------------------------------------
+
+  /// The optimizer moments by "exp_avg.<name>" / "exp_avg_sq.<name>"
+  /// (full, whatever the DP and ZeRO stage). A collective over DP.
+  std::vector<std::pair<std::string, at::Tensor>> GatherOptimizerState();
+  /// Replaces the weights (by HF name, any float dtype), the optimizer
+  /// moments and the step count. Errors name a missing or misshaped tensor.
+  Status LoadState(const std::map<std::string, at::Tensor>& weights,
+                   const std::map<std::string, at::Tensor>& optimizer_state, int64_t step);
+
+ private:
+  Engine() = default;
+
+  DsConfig config_;
+  Model model_;
+  BatchPlan plan_;
+  std::unique_ptr<runtime::InProcessHub> own_hub_;  ///< single-rank world when none is given
+  std::unique_ptr<runtime::CommWorld> own_world_;
+  runtime::CommMesh mesh_;
+  std::optional<CompiledStep> compiled_;
+  std::vector<at::Tensor> params_;
+  std::vector<std::string> names_;
+  std::vector<at::Tensor> grads_;
+  double loss_sum_ = 0;
+  int64_t micro_steps_ = 0;
+  std::unique_ptr<ZeroOptimizer> optimizer_;
+  int64_t peak_bytes_ = 0;
+};
+
+}  // namespace autosp::train

@@ -1,0 +1,179 @@
+// Step 1: config -> engine (mesh, batch plan), data, compile, optional resume.
+// Step 2: the loop: micro-batches -> Step, OptimizerStep, log, save.
+// Step 3: final checkpoint and summary.
+#include "train/trainer.h"
+
+#include <ATen/ATen.h>
+
+#include <unistd.h>
+
+#include <chrono>
+
+#include "runtime/comm/communicator.h"
+#include "support/units.h"
+#include "train/checkpoint.h"
+#include "train/data.h"
+#include "train/engine.h"
+#include "train/metrics_log.h"
+
+namespace autosp::train {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+std::vector<int64_t> GatherPeaks(Engine& engine) {
+  at::Tensor mine = at::tensor({engine.peak_bytes()}, at::kLong);
+  at::Tensor all = engine.mesh().world->AllGather(mine);
+  std::vector<int64_t> out;
+  for (int64_t i = 0; i < all.size(0); ++i) out.push_back(all[i].item<int64_t>());
+  return out;
+}
+
+}  // namespace
+
+StatusOr<TrainReport> RunTraining(const DsConfig& config, const TrainOptions& options,
+                                  runtime::CommWorld* world, std::FILE* out) {
+  // Step 1.
+  if (!config.model.has_value()) {
+    return InvalidArgument("no model: set \"model\" in the config (a path to an HF config.json or "
+                           "an inline config) or pass --model");
+  }
+  AUTOSP_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine,
+                          Engine::Initialize(config, Model::FromConfig(*config.model), world));
+  const BatchPlan& plan = engine->batch_plan();
+  const bool printer = engine->rank() == 0 && out != nullptr;
+  const bool tty = printer && ::isatty(::fileno(out));
+  auto say = [&](const std::string& line) {
+    if (!printer) return;
+    std::fprintf(out, "%s\n", line.c_str());
+    std::fflush(out);
+  };
+  for (const std::string& w : config.warnings) say("warning: " + w);
+
+  TokenData tokens;
+  if (config.data.path.empty()) {
+    tokens = EmbeddedCorpusTokens();
+  } else {
+    AUTOSP_ASSIGN_OR_RETURN(tokens, LoadTokenFile(config.data.path));
+  }
+  if (tokens.max_token >= config.model->vocab_size) {
+    return InvalidArgument("data: token id {} is outside the model's vocabulary (vocab_size {})",
+                           tokens.max_token, config.model->vocab_size);
+  }
+  const int64_t corpus_tokens = static_cast<int64_t>(tokens.tokens.size());
+  AUTOSP_ASSIGN_OR_RETURN(PackedDataset data, PackedDataset::Create(std::move(tokens), config.data.seq_len,
+                                                                    config.autosp.packing));
+  say(fmt::format("model: {}", frontend::ModelConfigSummary(*config.model)));
+  say(fmt::format("mesh: {} ranks = dp {} x sp {} | ZeRO stage {} | batch {} = micro {} x accum {} "
+                  "x dp {} | seq {}",
+                  plan.dp * config.sequence_parallel_size, plan.dp, config.sequence_parallel_size,
+                  config.zero_stage, plan.train_batch_size, plan.micro_batch, plan.accumulation,
+                  plan.dp, config.data.seq_len));
+  say(fmt::format("data: {} ({} tokens, {} samples of {})",
+                  config.data.path.empty() ? "embedded corpus" : config.data.path, corpus_tokens,
+                  data.num_samples(), config.data.seq_len));
+
+  const Clock::time_point compile_start = Clock::now();
+  AUTOSP_RETURN_IF_ERROR(engine->Compile());
+  say(fmt::format("compiled in {:.2f} s ({} parameters)", Seconds(compile_start, Clock::now()),
+                  engine->num_parameters()));
+
+  TrainerState state;
+  if (!options.resume_from.empty()) {
+    AUTOSP_ASSIGN_OR_RETURN(LoadedCheckpoint ckpt, LoadCheckpoint(options.resume_from));
+    AUTOSP_RETURN_IF_ERROR(RestoreCheckpoint(*engine, ckpt));
+    state = ckpt.state;
+    say(fmt::format("resumed from {} at step {}", ckpt.path, state.step));
+  }
+  const std::string metrics_path =
+      !options.metrics_file.empty()  ? options.metrics_file
+      : !config.autosp.metrics_file.empty() ? config.autosp.metrics_file
+      : !options.save_dir.empty()           ? options.save_dir + "/metrics.jsonl"
+                                            : std::string();
+  std::unique_ptr<MetricsLog> metrics;
+  if (engine->rank() == 0) {
+    AUTOSP_ASSIGN_OR_RETURN(metrics, MetricsLog::Open(metrics_path));
+  }
+
+  // Step 2.
+  TrainReport report;
+  report.first_step = state.step;
+  const int64_t total = options.steps > 0 ? options.steps : config.autosp.train_steps;
+  const int64_t tokens_per_step = plan.train_batch_size * config.data.seq_len;
+  const Clock::time_point start = Clock::now();
+  Clock::time_point window_start = start;
+  int64_t window_steps = 0;
+  while (state.step < total) {
+    for (int64_t a = 0; a < plan.accumulation; ++a) {
+      const int64_t first = state.data_position + a * plan.micro_batch * plan.dp +
+                            engine->dp_index() * plan.micro_batch;
+      at::Tensor ids, labels;
+      data.Batch(first, plan.micro_batch, &ids, &labels);
+      AUTOSP_ASSIGN_OR_RETURN(AutoSpInputs inputs, engine->PrepareAutoSpInputs(ids, labels));
+      AUTOSP_RETURN_IF_ERROR(engine->Step(inputs).status());
+    }
+    AUTOSP_ASSIGN_OR_RETURN(OptimizerStepResult r, engine->OptimizerStep());
+    state.step = r.step;
+    state.data_position += plan.train_batch_size;
+    report.losses.push_back(r.loss);
+    ++window_steps;
+    if (state.step % config.steps_per_print == 0 || state.step == total) {
+      const Clock::time_point now = Clock::now();
+      StepMetrics m;
+      m.step = state.step;
+      m.loss = r.loss;
+      m.lr = r.lr;
+      m.grad_norm = r.grad_norm;
+      m.tokens_per_s = static_cast<double>(tokens_per_step * window_steps) / Seconds(window_start, now);
+      m.elapsed_s = Seconds(start, now);
+      m.peak_bytes = GatherPeaks(*engine);
+      if (metrics) metrics->Write(m);
+      if (tty) std::fprintf(out, "\r\033[K");
+      say(FormatStepLine(m, total));
+      window_start = now;
+      window_steps = 0;
+    }
+    if (tty) {
+      std::fprintf(out, "\r\033[K%s", FormatProgressBar(state.step, total, r.loss).c_str());
+      std::fflush(out);
+    }
+    const bool save_now = !options.save_dir.empty() &&
+                          ((config.autosp.save_interval > 0 &&
+                            state.step % config.autosp.save_interval == 0) ||
+                           state.step == total);
+    if (save_now) {
+      SaveOptions save;
+      save.crash_after_weights = options.crash_in_save_at_step == state.step;
+      AUTOSP_ASSIGN_OR_RETURN(report.last_checkpoint,
+                              SaveCheckpoint(*engine, state, options.save_dir, save));
+    }
+  }
+  if (tty) std::fprintf(out, "\r\033[K");
+
+  // Step 3.
+  report.steps = state.step;
+  report.seconds = Seconds(start, Clock::now());
+  const int64_t run_steps = state.step - report.first_step;
+  report.tokens_per_s =
+      report.seconds > 0 ? static_cast<double>(tokens_per_step * run_steps) / report.seconds : 0;
+  report.peak_bytes = GatherPeaks(*engine);
+  if (!report.losses.empty()) {
+    std::string peaks;
+    for (int64_t b : report.peak_bytes) peaks.append(" ").append(FormatBytes(static_cast<double>(b)));
+    say(fmt::format("summary: {} steps in {:.1f} s ({:.2f} steps/s, {:.0f} tok/s) | loss {:.4f} -> "
+                    "{:.4f} | peak per rank{}",
+                    run_steps, report.seconds, run_steps / std::max(report.seconds, 1e-9),
+                    report.tokens_per_s, report.losses.front(), report.losses.back(), peaks));
+  } else {
+    say(fmt::format("summary: nothing to do, already at step {} of {}", state.step, total));
+  }
+  if (!report.last_checkpoint.empty()) say("checkpoint: " + report.last_checkpoint);
+  if (!metrics_path.empty()) say("metrics: " + metrics_path);
+  return report;
+}
+
+}  // namespace autosp::train

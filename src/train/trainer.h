@@ -1,0 +1,51 @@
+// The training loop `autosp train` runs, on top of the Engine: data from a
+// packed token file (or the embedded corpus), DeepSpeed-style batches over the
+// DP x SP mesh, logging every steps_per_print steps, checkpoints, resume.
+//
+// Which samples a rank sees: optimizer step g consumes train_batch_size
+// consecutive samples starting at the data position; micro-batch a of DP
+// replica d takes micro_batch of them starting at
+//   position + a * (micro_batch * DP) + d * micro_batch,
+// and every SP rank of the replica takes the same samples (its sequence shard).
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "support/status.h"
+#include "train/ds_config.h"
+
+namespace autosp::runtime {
+class CommWorld;
+}
+
+namespace autosp::train {
+
+struct TrainOptions {
+  int64_t steps = 0;           ///< total optimizer steps; 0: autosp.train_steps
+  std::string save_dir;        ///< checkpoint here (every autosp.save_interval and at the end)
+  std::string resume_from;     ///< a save directory or step directory
+  std::string metrics_file;    ///< overrides autosp.metrics_file
+  /// Test hook: die in the middle of the save at this step (see SaveOptions).
+  int64_t crash_in_save_at_step = -1;
+};
+
+/// What a run did, as seen by this rank.
+struct TrainReport {
+  std::vector<double> losses;  ///< per optimizer step run here (after a resume: from the resume step on)
+  int64_t first_step = 0;      ///< optimizer steps done before this run (resume)
+  int64_t steps = 0;           ///< optimizer steps done at the end
+  double seconds = 0;
+  double tokens_per_s = 0;
+  std::vector<int64_t> peak_bytes;  ///< per world rank
+  std::string last_checkpoint;
+};
+
+/// Runs training. `world` null: one rank. Every rank calls it; `out` (rank 0's
+/// stdout, or null) receives the log lines and the summary.
+StatusOr<TrainReport> RunTraining(const DsConfig& config, const TrainOptions& options,
+                                  runtime::CommWorld* world, std::FILE* out);
+
+}  // namespace autosp::train
