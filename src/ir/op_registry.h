@@ -96,6 +96,9 @@ using GradRuleFn = std::function<Status(GradContext& ctx)>;
 struct OpCost {
   DimExpr flops;  ///< floating point operations
   DimExpr bytes;  ///< bytes read plus written
+  /// Peak bytes the kernel allocates beyond its fresh results while it runs
+  /// (temporaries, scratch buffers), for the memory planner.
+  DimExpr workspace;
 };
 /// Cost slot (filled by the cost model / checkpointing).
 using CostFn = std::function<OpCost(const Node& node)>;

@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include "ir/verifier.h"
+#include "passes/memory/checkpoint.h"
 #include "passes/pass_manager.h"
 #include "passes/sp_partition.h"
 #include "runtime/comm/communicator.h"
@@ -56,6 +58,20 @@ StatusOr<CompiledStep> CompileTracedModel(frontend::TracedModel model,
     passes::PassManager pm(pm_options);
     pm.AddPass(passes::CreateSpSyncGradientsPass(sync));
     AUTOSP_RETURN_IF_ERROR(pm.Run(graph).status());
+  }
+  if (options.checkpoint_policy != "none") {
+    passes::CheckpointOptions ckpt;
+    ckpt.policy = options.checkpoint_policy;
+    ckpt.num_forward_outputs = step.grads.num_forward_outputs;
+    ckpt.memory_budget = options.memory_budget_bytes;
+    if (options.budget_seq_len > 0) {
+      ckpt.budget_bindings["B"] = 1;
+      ckpt.budget_bindings["S"] = options.budget_seq_len;
+    }
+    AUTOSP_ASSIGN_OR_RETURN(passes::CheckpointReport report,
+                            passes::ApplyCheckpointing(graph, ckpt));
+    AUTOSP_RETURN_IF_ERROR(ir::VerifyGraph(graph));
+    step.recompute_flops = report.recompute_flops;
   }
   runtime::ExecOptions exec;
   if (options.sp > 1) exec.mesh_axes["sp"] = options.sp_comm;

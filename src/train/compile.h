@@ -31,6 +31,13 @@ struct CompileOptions {
   bool attention_mask_input = false;
   /// >= 0: the model computes its padding mask as input_ids != this id.
   int64_t mask_pad_token = -1;
+  /// Activation checkpointing (passes/memory/checkpoint.h): "none", "full"
+  /// or "sac"; anything but "none" runs the checkpoint pass after autodiff.
+  std::string checkpoint_policy = "none";
+  /// sac only; 0: no budget. Per-rank peak bytes the plan must fit, checked
+  /// at S = budget_seq_len (required with a budget), B = 1.
+  int64_t memory_budget_bytes = 0;
+  int64_t budget_seq_len = 0;
 };
 
 /// A compiled forward+backward step of a causal LM.
@@ -38,6 +45,8 @@ struct CompiledStep {
   frontend::TracedModel model;           ///< the joint graph and where its inputs are
   autodiff::GradInfo grads;              ///< which outputs are which parameter's gradient
   std::unique_ptr<runtime::Executor> executor;
+  /// FLOPs the checkpoint pass added (recomputed forward nodes); 0 for "none".
+  ir::DimExpr recompute_flops;
   int64_t sp = 1;
 
   /// Runs one step; `params` in ModelParameters order, the data inputs are
