@@ -14,6 +14,7 @@ void AddCommCheckCommand(CLI::App& app);  ///< autosp comm-check --sp S --dp D
 void AddIrCommand(CLI::App& app);         ///< autosp ir roundtrip|passes FILE
 void AddExplainCommand(CLI::App& app);    ///< autosp explain --model CONFIG --sp N
 void AddCheckCommand(CLI::App& app);      ///< autosp check --model CONFIG --seq N
+void AddPlanCommand(CLI::App& app);       ///< autosp plan --model CONFIG --sp N --memory 80GiB
 void AddTrainCommand(CLI::App& app);      ///< autosp train --config ds_config.json
 void AddDataCommand(CLI::App& app);       ///< autosp data prepare IN... -o OUT
 

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   autosp::cli::AddIrCommand(app);
   autosp::cli::AddExplainCommand(app);
   autosp::cli::AddCheckCommand(app);
+  autosp::cli::AddPlanCommand(app);
   autosp::cli::AddTrainCommand(app);
   autosp::cli::AddDataCommand(app);
   CLI11_PARSE(app, argc, argv);

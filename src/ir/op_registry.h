@@ -98,7 +98,7 @@ struct OpCost {
   DimExpr bytes;  ///< bytes read plus written
   /// Peak bytes the kernel allocates beyond its fresh results while it runs
   /// (temporaries, scratch buffers), for the memory planner.
-  DimExpr workspace;
+  DimExpr workspace = 0;
 };
 /// Cost slot (filled by the cost model / checkpointing).
 using CostFn = std::function<OpCost(const Node& node)>;

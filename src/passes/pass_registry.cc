@@ -4,6 +4,7 @@
 
 #include "passes/cse.h"
 #include "passes/dce.h"
+#include "passes/memory/checkpoint.h"
 
 namespace autosp::passes {
 
@@ -17,6 +18,8 @@ const std::vector<PassInfo>& AllPasses() {
        [] { return CreateSpPartitionPass(); }},
       {"sp-sync-gradients", "all-reduce parameter gradients over the SP ranks, bucketed",
        [] { return CreateSpSyncGradientsPass(); }},
+      {"checkpoint", "activation checkpointing of the joint graph (sequence-aware min-cut)",
+       [] { return CreateCheckpointPass(); }},
   };
   return *passes;
 }
