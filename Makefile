@@ -36,7 +36,7 @@ test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
 demo: build
-	$(BUILD_DIR)/bin/autosp launch -n 2 -- $(BUILD_DIR)/bin/autosp comm-check --sp 2 --dp 1
+	$(BUILD_DIR)/bin/autosp launch -n 2 -- $(BUILD_DIR)/bin/autosp train --config examples/tiny/ds_config.json
 
 clean:
 	rm -rf $(BUILD_DIR)

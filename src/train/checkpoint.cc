@@ -32,6 +32,9 @@ Status WriteCheckpointFiles(Engine& engine, const TrainerState& state, const fs:
   AUTOSP_RETURN_IF_ERROR(runtime::SaveSafetensors((tmp / "model.safetensors").string(), weights,
                                                   {{"format", "pt"}}));
   if (options.crash_after_weights) ::_exit(9);
+  if (options.fail_after_weights) {
+    return Status(StatusCode::kUnavailable, "injected failure after writing the weights");
+  }
   std::vector<std::pair<std::string, at::Tensor>> opt = moments;
   opt.emplace_back("rng_state.cpu", at::detail::getDefaultCPUGenerator().get_state());
   AUTOSP_RETURN_IF_ERROR(runtime::SaveSafetensors((tmp / "optimizer.safetensors").string(), opt));

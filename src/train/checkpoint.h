@@ -46,6 +46,8 @@ struct SaveOptions {
   /// Test hook: the process _exit()s with code 9 after writing the weights
   /// into the temporary directory (a crash in the middle of a save).
   bool crash_after_weights = false;
+  /// Test hook: the save fails (an error, no crash) after writing the weights.
+  bool fail_after_weights = false;
 };
 
 /// Saves `engine` and `state` under `dir` (see above). A collective: every

@@ -1,0 +1,352 @@
+// The trainer against independent expectations: ZeRO-1 equals ZeRO-0, DP x SP
+// equals one device on the same global batch, gradient accumulation equals a
+// larger micro-batch, resume reproduces an uninterrupted run bitwise, and
+// config mistakes get their exact messages.
+#include <ATen/ATen.h>
+
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+
+#include <gtest/gtest.h>
+
+#include "runtime/safetensors.h"
+#include "tests/runtime/comm/comm_test_util.h"
+#include "train/checkpoint.h"
+#include "train/data.h"
+#include "train/engine.h"
+#include "train/ds_config.h"
+#include "train/scheduler.h"
+#include "train/trainer.h"
+
+namespace autosp::train {
+namespace {
+
+namespace fs = std::filesystem;
+using runtime::testing::RunRanks;
+
+const char* kModel = R"({"architectures": ["LlamaForCausalLM"], "vocab_size": 256,
+  "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+  "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 256})";
+
+/// A config with the given top-level JSON members (batch sizes, zero, sp).
+std::string Config(const std::string& members) {
+  return fmt::format(R"({{ {}, "steps_per_print": 1,
+    "optimizer": {{"type": "AdamW", "params": {{"lr": 1e-2, "weight_decay": 0.01}}}},
+    "gradient_clipping": 0.5,
+    "compile": {{"deepcompile": true, "passes": ["autosp"]}},
+    "model": {}, "data": {{"seq_len": 32}}, "autosp": {{"seed": 7}} }})",
+                     members, kModel);
+}
+
+DsConfig Parse(const std::string& json) {
+  auto c = ParseDsConfig(json, "test.json");
+  EXPECT_TRUE(c.ok()) << c.status().ToString();
+  return *c;
+}
+
+fs::path TempDir(const std::string& name) {
+  fs::path p = fs::path(::testing::TempDir()) / ("trainer_test_" + name);
+  fs::remove_all(p);
+  return p;
+}
+
+/// Options of a run: `steps` steps, saving to `save` and resuming from `resume` when given.
+TrainOptions Opts(int64_t steps, const std::string& save = "", const std::string& resume = "") {
+  TrainOptions o;
+  o.steps = steps;
+  o.save_dir = save;
+  o.resume_from = resume;
+  return o;
+}
+
+/// Runs training on `world_size` in-process ranks; returns rank 0's report.
+TrainReport Train(const DsConfig& config, int world_size, TrainOptions options) {
+  TrainReport out;
+  std::mutex mu;
+  RunRanks(world_size, [&](runtime::CommWorld& world) {
+    auto report = RunTraining(config, options, &world, nullptr);
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    if (world.rank() == 0) {
+      std::lock_guard<std::mutex> lock(mu);
+      out = *report;
+    }
+  });
+  return out;
+}
+
+std::map<std::string, at::Tensor> Weights(const std::string& checkpoint) {
+  auto w = runtime::LoadSafetensors(checkpoint + "/model.safetensors");
+  EXPECT_TRUE(w.ok()) << w.status().ToString();
+  return *w;
+}
+
+double RelError(const at::Tensor& a, const at::Tensor& b) {
+  return (a.to(at::kDouble) - b.to(at::kDouble)).norm().item<double>() /
+         std::max(b.to(at::kDouble).norm().item<double>(), 1e-30);
+}
+
+double MaxWeightError(const std::string& a, const std::string& b) {
+  auto wa = Weights(a), wb = Weights(b);
+  EXPECT_EQ(wa.size(), wb.size());
+  double worst = 0;
+  for (auto& [name, t] : wb) worst = std::max(worst, RelError(wa.at(name), t));
+  return worst;
+}
+
+// --- equivalences --------------------------------------------------------------
+
+TEST(TrainerTest, Zero1EqualsZero0OnDp2Sp2) {
+  const std::string base =
+      R"("train_batch_size": 4, "train_micro_batch_size_per_gpu": 2, "sequence_parallel_size": 2)";
+  TrainOptions o0 = Opts(3, TempDir("z0").string());
+  TrainOptions o1 = Opts(3, TempDir("z1").string());
+  TrainReport r0 = Train(Parse(Config(base + R"(, "zero_optimization": {"stage": 0})")), 4, o0);
+  TrainReport r1 = Train(Parse(Config(base + R"(, "zero_optimization": {"stage": 1})")), 4, o1);
+  ASSERT_EQ(r0.losses.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_NEAR(r1.losses[i], r0.losses[i], 1e-6 * r0.losses[i]);
+  EXPECT_LE(MaxWeightError(r1.last_checkpoint, r0.last_checkpoint), 1e-6);
+}
+
+TEST(TrainerTest, Dp2Sp2EqualsOneDeviceWithTheSameGlobalBatch) {
+  TrainOptions single = Opts(3, TempDir("single").string());
+  TrainOptions mesh = Opts(3, TempDir("mesh").string());
+  TrainReport one = Train(Parse(Config(R"("train_batch_size": 4, "train_micro_batch_size_per_gpu": 4)")),
+                          1, single);
+  TrainReport four = Train(
+      Parse(Config(R"("train_batch_size": 4, "train_micro_batch_size_per_gpu": 2,
+                      "sequence_parallel_size": 2, "zero_optimization": {"stage": 1})")),
+      4, mesh);
+  ASSERT_EQ(one.losses.size(), 3u);
+  ASSERT_EQ(four.losses.size(), 3u);
+  EXPECT_GT(one.losses[0] - one.losses[2], 0.01) << "the loss should fall";
+  for (size_t i = 0; i < 3; ++i) EXPECT_NEAR(four.losses[i], one.losses[i], 1e-5 * one.losses[i]);
+  EXPECT_LE(MaxWeightError(four.last_checkpoint, one.last_checkpoint), 1e-4);
+}
+
+TEST(TrainerTest, GradientAccumulationEqualsALargerMicroBatch) {
+  TrainOptions big = Opts(3, TempDir("big").string());
+  TrainOptions acc = Opts(3, TempDir("acc").string());
+  TrainReport r_big = Train(Parse(Config(R"("train_micro_batch_size_per_gpu": 4)")), 1, big);
+  TrainReport r_acc = Train(
+      Parse(Config(R"("train_micro_batch_size_per_gpu": 1, "gradient_accumulation_steps": 4)")), 1,
+      acc);
+  for (size_t i = 0; i < 3; ++i) EXPECT_NEAR(r_acc.losses[i], r_big.losses[i], 1e-5 * r_big.losses[i]);
+  EXPECT_LE(MaxWeightError(r_acc.last_checkpoint, r_big.last_checkpoint), 1e-4);
+}
+
+TEST(TrainerTest, ResumeReproducesTheUninterruptedRunBitwise) {
+  const DsConfig c = Parse(Config(R"("train_micro_batch_size_per_gpu": 2, "sequence_parallel_size": 2,
+    "scheduler": {"type": "WarmupLR", "params": {"warmup_max_lr": 0.01, "warmup_num_steps": 3}})"));
+  TrainReport full = Train(c, 2, Opts(6, TempDir("full").string()));
+  const std::string dir = TempDir("part").string();
+  TrainReport first = Train(c, 2, Opts(3, dir));
+  TrainReport rest = Train(c, 2, Opts(6, dir, dir));
+  ASSERT_EQ(full.losses.size(), 6u);
+  ASSERT_EQ(first.losses.size(), 3u);
+  ASSERT_EQ(rest.losses.size(), 3u);
+  EXPECT_EQ(rest.first_step, 3);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(first.losses[i], full.losses[i]) << "step " << i + 1;
+    EXPECT_EQ(rest.losses[i], full.losses[i + 3]) << "step " << i + 4;
+  }
+  auto a = Weights(rest.last_checkpoint), b = Weights(full.last_checkpoint);
+  for (auto& [name, t] : b) EXPECT_TRUE(at::equal(a.at(name), t)) << name;
+}
+
+TEST(TrainerTest, ACheckpointLoadsWithAnotherSpSize) {
+  const std::string dir = TempDir("sp_change").string();
+  const std::string sp1 = R"("train_micro_batch_size_per_gpu": 2)";
+  const std::string sp2 = sp1 + R"(, "sequence_parallel_size": 2)";
+  TrainReport full = Train(Parse(Config(sp1)), 1, Opts(4));
+  Train(Parse(Config(sp1)), 1, Opts(2, dir));
+  TrainReport rest = Train(Parse(Config(sp2)), 2, Opts(4, "", dir));
+  ASSERT_EQ(rest.losses.size(), 2u);
+  for (size_t i = 0; i < 2; ++i) EXPECT_NEAR(rest.losses[i], full.losses[i + 2], 1e-5 * full.losses[i + 2]);
+}
+
+TEST(TrainerTest, AFailedSaveLeavesThePreviousCheckpoint) {
+  const std::string dir = TempDir("failed_save").string();
+  Train(Parse(Config(R"("train_micro_batch_size_per_gpu": 1)")), 1, Opts(2, dir));
+  // A later save that fails half-way reports an error and leaves `latest`
+  // naming the previous checkpoint, and no temporary directory behind.
+  auto engine = Engine::Initialize(Parse(Config(R"("train_micro_batch_size_per_gpu": 1)")),
+                                   Model::FromConfig(*Parse(Config("\"train_batch_size\": 1")).model));
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  ASSERT_TRUE((*engine)->Compile().ok());
+  SaveOptions fail;
+  fail.fail_after_weights = true;
+  auto saved = SaveCheckpoint(**engine, TrainerState{4, 4}, dir, fail);
+  ASSERT_FALSE(saved.ok());
+  EXPECT_EQ(saved.status().message(),
+            fmt::format("saving checkpoint {}/step-000004: injected failure after writing the "
+                        "weights",
+                        dir));
+  auto ckpt = LoadCheckpoint(dir);
+  ASSERT_TRUE(ckpt.ok()) << ckpt.status().ToString();
+  EXPECT_EQ(ckpt->state.step, 2);
+  EXPECT_TRUE(ckpt->path.ends_with("step-000002"));
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    EXPECT_FALSE(entry.path().filename().string().starts_with(".tmp")) << entry.path();
+  }
+}
+
+// --- config messages -------------------------------------------------------------
+
+std::string ConfigError(const std::string& json, int64_t world = 1) {
+  auto c = ParseDsConfig(json, "ds.json");
+  if (!c.ok()) return c.status().message();
+  auto dp = ResolveDataParallel(*c, world);
+  if (!dp.ok()) return dp.status().message();
+  auto plan = ResolveBatch(*c, *dp);
+  return plan.ok() ? "" : plan.status().message();
+}
+
+TEST(DsConfigTest, SeedConfigAsWrittenParsesWithADidYouMean) {
+  auto c = ParseDsConfig(R"({
+    "train_micro_batch_size_per_gpu": 1, "train_batch_size": 2, "steps_per_print": 1,
+    "optimiser": {"type": "Adam", "params": {"lr": 1e-4}},
+    "zero_optimization": {"stage": 1},
+    "compile": {"deepcompile": true, "passes": ["autosp"]},
+    "sequence_parallel_size": 4, "gradient_clipping": 1.0})",
+                         "seed.json");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_EQ(c->warnings.size(), 1u);
+  EXPECT_EQ(c->warnings[0],
+            "seed.json: unknown key \"optimiser\", did you mean \"optimizer\"? (read as \"optimizer\")");
+  EXPECT_DOUBLE_EQ(c->optimizer.lr, 1e-4);
+  EXPECT_EQ(c->zero_stage, 1);
+  EXPECT_TRUE(c->AutoSpEnabled());
+  auto dp = ResolveDataParallel(*c, 8);
+  ASSERT_TRUE(dp.ok());
+  EXPECT_EQ(*dp, 2);
+  auto plan = ResolveBatch(*c, *dp);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->accumulation, 1);
+}
+
+TEST(DsConfigTest, UnknownKeysAreWarningsThatNameThem) {
+  auto c = ParseDsConfig(R"({"train_batch_size": 2, "flux_capacitor": 1,
+                             "zero_optimization": {"stage": 0, "colour": "red"}})",
+                         "ds.json");
+  ASSERT_TRUE(c.ok());
+  ASSERT_EQ(c->warnings.size(), 2u);
+  EXPECT_EQ(c->warnings[0], "ds.json: unknown key \"flux_capacitor\" ignored");
+  EXPECT_EQ(c->warnings[1], "ds.json: unknown key \"zero_optimization.colour\" ignored");
+}
+
+TEST(DsConfigTest, Bf16OnTheCpuFallsBackToFp32WithAWarning) {
+  auto c = ParseDsConfig(R"({"train_batch_size": 2, "bf16": {"enabled": true}})", "ds.json");
+  ASSERT_TRUE(c.ok());
+  EXPECT_FALSE(c->bf16);
+  ASSERT_EQ(c->warnings.size(), 1u);
+  EXPECT_EQ(c->warnings[0], "\"bf16.enabled\": the CPU backend trains in fp32 only; training in fp32");
+}
+
+TEST(DsConfigTest, InvalidValuesNameKeyValueAndWhatIsAllowed) {
+  EXPECT_EQ(ConfigError(R"({"train_batch_size": 2, "zero_optimization": {"stage": 3}})"),
+            "ds.json: \"zero_optimization.stage\" = 3: ZeRO stages 2 and 3 are not supported with "
+            "AutoSP; allowed: 0 or 1");
+  EXPECT_EQ(ConfigError(R"({"train_batch_size": 2, "optimizer": {"type": "SGD"}})"),
+            "ds.json: \"optimizer.type\" = \"SGD\": allowed: \"Adam\" or \"AdamW\"");
+  EXPECT_EQ(ConfigError(R"({"train_batch_size": -1})"),
+            "ds.json: \"train_batch_size\" = -1: allowed: an integer >= 1");
+  EXPECT_EQ(ConfigError(R"({"train_batch_size": 2, "compile": {"passes": ["z3"]}})"),
+            "ds.json: \"compile.passes\" = [\"z3\"]: unknown pass \"z3\"; allowed: \"autosp\"");
+  EXPECT_EQ(ConfigError(R"({"train_batch_size": 2, "autosp": {"checkpointing": "most"}})"),
+            "ds.json: \"autosp.checkpointing\" = \"most\": allowed: \"none\", \"sac\" or \"full\"");
+  EXPECT_EQ(ConfigError(R"({"train_batch_size": 2, "scheduler": {"type": "OneCycle"}})"),
+            "ds.json: \"scheduler.type\" = \"OneCycle\": allowed: \"WarmupLR\" or \"WarmupCosineLR\"");
+}
+
+TEST(DsConfigTest, BatchArithmeticErrorsShowTheArithmetic) {
+  EXPECT_EQ(ConfigError(R"({"train_batch_size": 8, "train_micro_batch_size_per_gpu": 1,
+                           "gradient_accumulation_steps": 2})",
+                        2),
+            "train_batch_size (8) must equal train_micro_batch_size_per_gpu (1) x "
+            "gradient_accumulation_steps (2) x data-parallel size (2) = 4");
+  EXPECT_EQ(ConfigError(R"({"train_batch_size": 6, "train_micro_batch_size_per_gpu": 4})"),
+            "train_batch_size (6) is not divisible by train_micro_batch_size_per_gpu (4) x "
+            "data-parallel size (1) = 4");
+  EXPECT_EQ(ConfigError(R"({"train_batch_size": 2, "sequence_parallel_size": 2})", 2),
+            "\"sequence_parallel_size\" = 2 needs the AutoSP pass: set \"compile\": "
+            "{\"deepcompile\": true, \"passes\": [\"autosp\"]}");
+  EXPECT_EQ(ConfigError(R"({"train_batch_size": 2, "sequence_parallel_size": 3,
+                           "compile": {"deepcompile": true, "passes": ["autosp"]}})",
+                        4),
+            "\"sequence_parallel_size\" = 3 does not divide the 4 ranks of the world; allowed: a "
+            "divisor of 4");
+  // Any two of the three give the third.
+  auto c = ParseDsConfig(R"({"train_batch_size": 12, "gradient_accumulation_steps": 3})", "ds.json");
+  ASSERT_TRUE(c.ok());
+  auto plan = ResolveBatch(*c, 2);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->micro_batch, 2);
+}
+
+// --- schedules and data ----------------------------------------------------------
+
+TEST(SchedulerTest, WarmupLrAndWarmupCosineLrFollowDeepSpeed) {
+  SchedulerConfig s;
+  s.type = SchedulerConfig::Type::kWarmupLr;
+  s.warmup_min_lr = 0;
+  s.warmup_max_lr = 1.0;
+  s.warmup_num_steps = 10;
+  s.warmup_log = false;
+  EXPECT_DOUBLE_EQ(LearningRate(s, 5.0, 0), 0.0);
+  EXPECT_DOUBLE_EQ(LearningRate(s, 5.0, 5), 0.5);
+  EXPECT_DOUBLE_EQ(LearningRate(s, 5.0, 50), 1.0);
+  s.warmup_log = true;
+  EXPECT_DOUBLE_EQ(LearningRate(s, 5.0, 4), std::log(5.0) / std::log(10.0));
+  s.type = SchedulerConfig::Type::kWarmupCosineLr;
+  s.warmup_log = false;
+  s.total_num_steps = 110;
+  s.warmup_min_ratio = 0;
+  s.cos_min_ratio = 0.1;
+  EXPECT_DOUBLE_EQ(LearningRate(s, 2.0, 5), 1.0);
+  // Halfway through the cosine: ratio = 0.1 + 0.9 * 0.5.
+  EXPECT_NEAR(LearningRate(s, 2.0, 59), 2.0 * 0.55, 1e-12);
+  EXPECT_NEAR(LearningRate(s, 2.0, 109), 2.0 * 0.1, 1e-12);
+}
+
+TEST(DataTest, TokenFilesRoundTripAndPackingMasksDocumentBoundaries) {
+  TokenData data;
+  data.AddDocument({1, 2, 3});
+  data.AddDocument({4, 5, 6, 7});
+  data.AddDocument({70000});
+  for (const char* name : {"t.tok", "t.npy"}) {
+    const std::string path = (TempDir("data") += name).string();
+    ASSERT_TRUE(WriteTokenFile(path, data).ok());
+    auto back = LoadTokenFile(path);
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    EXPECT_EQ(back->tokens, data.tokens);
+    if (std::string(name) == "t.tok") {
+      EXPECT_EQ(back->doc_starts, (std::vector<int64_t>{0, 3, 7}));
+    }
+  }
+  auto ds = PackedDataset::Create(data, 3, /*mask_boundaries=*/true);
+  ASSERT_TRUE(ds.ok());
+  EXPECT_EQ(ds->num_samples(), 2);  // (8 - 1) / 3
+  at::Tensor ids, labels;
+  ds->Batch(0, 2, &ids, &labels);
+  EXPECT_TRUE(at::equal(ids, at::tensor({1, 2, 3, 4, 5, 6}, at::kLong).view({2, 3})));
+  EXPECT_TRUE(at::equal(labels, at::tensor({2, 3, -100, 5, 6, 7}, at::kLong).view({2, 3})));
+  auto unmasked = PackedDataset::Create(data, 3, false);
+  unmasked->Batch(1, 1, &ids, &labels);  // sample 1; labels cross into the next document
+  EXPECT_TRUE(at::equal(labels, at::tensor({5, 6, 7}, at::kLong).view({1, 3})));
+  auto bad = LoadTokenFile((TempDir("data") += "missing.tok").string());
+  EXPECT_FALSE(bad.ok());
+}
+
+TEST(DataTest, TheEmbeddedCorpusIsEnglishText) {
+  const std::string_view text = EmbeddedCorpus();
+  EXPECT_GT(text.size(), 30000u);
+  EXPECT_NE(text.find("the river"), std::string_view::npos);
+  TokenData tokens = EmbeddedCorpusTokens();
+  EXPECT_EQ(tokens.tokens.size(), text.size());
+  EXPECT_GT(tokens.doc_starts.size(), 10u);
+  EXPECT_LT(tokens.max_token, 256);
+}
+
+}  // namespace
+}  // namespace autosp::train
