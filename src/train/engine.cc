@@ -87,6 +87,9 @@ Status Engine::Compile() {
   CompileOptions options;
   options.sp = config_.sequence_parallel_size;
   options.sp_comm = options.sp > 1 ? mesh_.sp.get() : nullptr;
+  options.checkpoint_policy = config_.autosp.checkpointing;
+  options.memory_budget_bytes = config_.autosp.memory_budget;
+  if (options.memory_budget_bytes > 0) options.budget_seq_len = config_.data.seq_len;
   std::map<std::string, at::Tensor> init;
   if (model_.config.has_value()) {
     AUTOSP_ASSIGN_OR_RETURN(CompiledStep step, CompileCausalLm(*model_.config, options));
