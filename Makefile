@@ -3,7 +3,8 @@
 
 BUILD_DIR   ?= build
 BUILD_TYPE  ?= Release
-AUTOSP_WERROR ?= OFF
+# Unset: keep the build directory's setting (OFF on a fresh one).
+AUTOSP_WERROR ?=
 JOBS        ?= $(shell nproc)
 VENV        := .venv
 PYTHON      := $(VENV)/bin/python
@@ -24,10 +25,10 @@ $(BUILD_DIR)/CMakeCache.txt: | setup
 	@tdir="$(Torch_DIR)"; \
 	if [ -z "$$tdir" ]; then tdir="$$($(PYTHON) -c 'import torch; print(torch.utils.cmake_prefix_path)')/Torch"; fi; \
 	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) \
-	  -DTorch_DIR="$$tdir" -DAUTOSP_WERROR=$(AUTOSP_WERROR)
+	  -DTorch_DIR="$$tdir" $(if $(AUTOSP_WERROR),-DAUTOSP_WERROR=$(AUTOSP_WERROR),)
 
 configure: $(BUILD_DIR)/CMakeCache.txt
-	@cmake -S . -B $(BUILD_DIR) -DAUTOSP_WERROR=$(AUTOSP_WERROR) > /dev/null
+	@cmake -S . -B $(BUILD_DIR) $(if $(AUTOSP_WERROR),-DAUTOSP_WERROR=$(AUTOSP_WERROR),) > /dev/null
 
 build: setup configure
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
