@@ -86,46 +86,53 @@ struct PolicyPlan {
   double seconds = 0;
 };
 
-PolicyPlan BuildPlan(const frontend::ModelConfig& config, const PlanArgs& a, ir::DType dtype,
-                     const std::string& policy) {
+/// Traces, partitions, differentiates and checkpoints the model under
+/// `policy`; with a budget (sac only), checks it at `budget_bindings`.
+StatusOr<PolicyPlan> TryBuildPlan(const frontend::ModelConfig& config, const PlanArgs& a,
+                                  ir::DType dtype, const std::string& policy,
+                                  int64_t budget = 0, ir::DimBindings budget_bindings = {}) {
   const auto start = std::chrono::steady_clock::now();
   frontend::CausalLmOptions trace;
   trace.seq_divisor = a.sp;
   trace.dtype = dtype;
-  auto model = frontend::BuildCausalLm(config, trace);
-  if (!model.ok()) Fail(2, model.status().message());
+  AUTOSP_ASSIGN_OR_RETURN(frontend::TracedModel model, frontend::BuildCausalLm(config, trace));
   PolicyPlan p;
-  p.policy = policy;
-  p.graph = std::move(model->graph);
+  p.policy = budget > 0 ? policy + "+budget" : policy;
+  p.graph = std::move(model.graph);
   ir::Graph& g = *p.graph;
   if (a.sp > 1) {
-    if (Status s = g.dims().SetMeshAxis("sp", a.sp); !s.ok()) Fail(2, s.message());
+    AUTOSP_RETURN_IF_ERROR(g.dims().SetMeshAxis("sp", a.sp));
     passes::PassManager pm;
     pm.AddPass(passes::CreateSpPartitionPass());
-    if (auto r = pm.Run(g); !r.ok()) Fail(1, r.status().message());
+    AUTOSP_RETURN_IF_ERROR(pm.Run(g).status());
   }
-  auto grads = autodiff::Differentiate(g);
-  if (!grads.ok()) Fail(1, grads.status().message());
+  AUTOSP_ASSIGN_OR_RETURN(autodiff::GradInfo grads, autodiff::Differentiate(g));
   if (a.sp > 1) {
     passes::SpSyncGradientsOptions sync;
-    sync.first_grad_output = grads->num_forward_outputs;
+    sync.first_grad_output = grads.num_forward_outputs;
     passes::PassManager pm;
     pm.AddPass(passes::CreateSpSyncGradientsPass(sync));
-    if (auto r = pm.Run(g); !r.ok()) Fail(1, r.status().message());
+    AUTOSP_RETURN_IF_ERROR(pm.Run(g).status());
   }
   if (policy != "none") {
     passes::CheckpointOptions ckpt;
     ckpt.policy = policy;
-    ckpt.num_forward_outputs = grads->num_forward_outputs;
-    auto report = passes::ApplyCheckpointing(g, ckpt);
-    if (!report.ok()) Fail(1, report.status().message());
-    p.recompute_flops = report->recompute_flops;
+    ckpt.num_forward_outputs = grads.num_forward_outputs;
+    ckpt.memory_budget = budget;
+    ckpt.budget_bindings = std::move(budget_bindings);
+    AUTOSP_ASSIGN_OR_RETURN(passes::CheckpointReport report, passes::ApplyCheckpointing(g, ckpt));
+    p.recompute_flops = report.recompute_flops;
   }
-  auto plan = passes::PlanMemory(g);
-  if (!plan.ok()) Fail(1, plan.status().message());
-  p.plan = std::move(*plan);
+  AUTOSP_ASSIGN_OR_RETURN(p.plan, passes::PlanMemory(g));
   p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return p;
+}
+
+PolicyPlan BuildPlan(const frontend::ModelConfig& config, const PlanArgs& a, ir::DType dtype,
+                     const std::string& policy) {
+  auto p = TryBuildPlan(config, a, dtype, policy);
+  if (!p.ok()) Fail(1, p.status().message());
+  return std::move(*p);
 }
 
 int64_t EvalOr0(const ir::DimExpr& e, const ir::DimBindings& b) {
@@ -279,6 +286,45 @@ void Plan(const PlanArgs& a) {
                   SeqString(good).c_str(), good == hi / step_unit * step_unit ? " or more" : "",
                   p.seconds, p.plan.num_steps);
     }
+  }
+
+  // sac with a budget: at each candidate S, sac recomputes more (GEMM groups,
+  // cheapest FLOPs per byte first) until the activation plan fits what the
+  // static part leaves; S fits when such a plan exists.
+  const int64_t room = *memory - weight_bytes - optimizer_bytes;
+  if (room <= 0) return;
+  const auto budget_start = std::chrono::steady_clock::now();
+  int64_t good = 0, l = (lo + step_unit - 1) / step_unit, h = hi / step_unit;
+  double good_overhead = 0;
+  std::optional<double> good_time;
+  while (l <= h) {
+    const int64_t mid = l + (h - l) / 2;
+    const int64_t seq = mid * step_unit;
+    ir::DimBindings b{{"B", a.batch}, {"S", seq}};
+    auto p = TryBuildPlan(*config, a, *dtype, "sac", room, b);
+    if (p.ok() && total_at(*p, seq) <= *memory) {
+      good = seq;
+      const double extra = static_cast<double>(EvalOr0(p->recompute_flops, b));
+      double model_flops = 0;
+      for (const ir::Node* n : p->graph->nodes()) {
+        model_flops += static_cast<double>(EvalOr0(passes::NodeCost(*n).flops, b));
+      }
+      good_overhead = 100.0 * extra / std::max(model_flops - extra, 1.0);
+      if (device.gpu) good_time = StepSeconds(*p->graph, b, device);
+      l = mid + 1;
+    } else {
+      h = mid - 1;
+    }
+  }
+  const double searched =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - budget_start).count();
+  if (good == 0) {
+    std::printf("max S sac+budget: none in %s\n", a.seq_range.c_str());
+  } else {
+    std::printf("max S sac+budget: %ld (%s)%s  [recompute overhead %.1f%%%s; search %.2f s]\n",
+                good, SeqString(good).c_str(), good == hi / step_unit * step_unit ? " or more" : "",
+                good_overhead,
+                good_time ? fmt::format(", step {:.3f} s", *good_time).c_str() : "", searched);
   }
 }
 
