@@ -18,26 +18,13 @@
 #include "runtime/memory_tracker.h"
 #include "runtime/safetensors.h"
 #include "support/units.h"
+#include "train/check_util.h"
 
 namespace autosp::train {
 namespace {
 
 double Seconds(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
-}
-
-double RelError(const at::Tensor& a, const at::Tensor& b) {
-  const at::Tensor ad = a.to(at::kDouble), bd = b.to(at::kDouble);
-  const double denom = bd.norm().item<double>();
-  const double num = (ad - bd).norm().item<double>();
-  if (denom == 0.0) return num == 0.0 ? 0.0 : INFINITY;
-  return num / denom;
-}
-
-void Progress(std::FILE* out, const std::string& line) {
-  if (out == nullptr) return;
-  std::fprintf(out, "%s\n", line.c_str());
-  std::fflush(out);
 }
 
 }  // namespace
@@ -61,28 +48,10 @@ StatusOr<ModelCheckReport> RunModelCheck(const ModelCheckOptions& options, std::
   }
   reference::Batch batch =
       reference::MakeBatch(config, options.batch, options.seq, options.seed + 1);
+  AUTOSP_ASSIGN_OR_RETURN(PaddingPlan padding, ApplyRightPadding(config, options.padding, &batch));
   frontend::CausalLmOptions trace;
-  if (options.padding != "none") {
-    if (options.padding != "input" && options.padding != "pad_token") {
-      return InvalidArgument("padding must be \"none\", \"input\" or \"pad_token\", got \"{}\"",
-                             options.padding);
-    }
-    // Row r keeps its first len_r tokens; the reference gets the same mask.
-    at::Tensor m = at::ones({options.batch, options.seq}, at::kLong);
-    for (int64_t r = 0; r < options.batch; ++r) {
-      const int64_t len = std::max<int64_t>(2, options.seq - (r + 1) * options.seq / (3 * options.batch));
-      m[r].slice(0, len).fill_(0);
-      batch.labels[r].slice(0, len - 1).fill_(-100);
-    }
-    batch.attention_mask = m;
-    if (options.padding == "pad_token") {
-      const int64_t pad = config.vocab_size - 1;
-      batch.input_ids = batch.input_ids.remainder(pad).masked_fill(m == 0, pad);
-      trace.mask_pad_token = pad;
-    } else {
-      trace.attention_mask_input = true;
-    }
-  }
+  trace.attention_mask_input = padding.mask_input;
+  trace.mask_pad_token = padding.mask_pad_token;
 
   // Step 2.
   auto start = std::chrono::steady_clock::now();

@@ -11,28 +11,11 @@
 #include "reference/reference_model.h"
 #include "runtime/comm/communicator.h"
 #include "support/units.h"
+#include "train/check_util.h"
 #include "train/compile.h"
 #include "train/sp_inputs.h"
 
 namespace autosp::train {
-namespace {
-
-double RelError(const at::Tensor& a, const at::Tensor& b) {
-  const at::Tensor ad = a.to(at::kDouble), bd = b.to(at::kDouble);
-  const double num = (ad - bd).norm().item<double>();
-  const double den = bd.norm().item<double>();
-  if (den == 0.0) return num == 0.0 ? 0.0 : INFINITY;
-  return num / den;
-}
-
-void Progress(std::FILE* out, const std::string& line) {
-  if (out == nullptr) return;
-  std::fprintf(out, "%s\n", line.c_str());
-  std::fflush(out);
-}
-
-}  // namespace
-
 StatusOr<SpCheckReport> RunSpCheck(runtime::Communicator& comm, const SpCheckOptions& options,
                                    std::FILE* progress) {
   SpCheckReport report;
@@ -54,35 +37,18 @@ StatusOr<SpCheckReport> RunSpCheck(runtime::Communicator& comm, const SpCheckOpt
     batch.labels.slice(1, 0, std::min(n, options.seq)).fill_(-100);
   }
 
-  std::optional<at::Tensor> mask;
-  int64_t pad_id = std::max<int64_t>(config.pad_token_id, 0);
-  if (options.padding != "none") {
-    if (options.padding != "input" && options.padding != "pad_token") {
-      return InvalidArgument("padding must be \"none\", \"input\" or \"pad_token\", got \"{}\"",
-                             options.padding);
-    }
-    // Row r keeps its first len_r tokens; the rest is padding.
-    at::Tensor m = at::ones({options.batch, options.seq}, at::kLong);
-    for (int64_t r = 0; r < options.batch; ++r) {
-      const int64_t len = std::max<int64_t>(2, options.seq - (r + 1) * options.seq / (3 * options.batch));
-      m[r].slice(0, len).fill_(0);
-      batch.labels[r].slice(0, len - 1).fill_(-100);
-    }
-    if (options.padding == "pad_token") {
-      pad_id = config.vocab_size - 1;
-      batch.input_ids = batch.input_ids.remainder(pad_id).masked_fill(m == 0, pad_id);
-    } else {
-      mask = m;
-    }
-  }
-  const std::optional<at::Tensor> given_mask = mask;
+  AUTOSP_ASSIGN_OR_RETURN(PaddingPlan padding, ApplyRightPadding(config, options.padding, &batch));
+  const int64_t pad_id = padding.mask_pad_token >= 0 ? padding.mask_pad_token
+                                                     : std::max<int64_t>(config.pad_token_id, 0);
+  std::optional<at::Tensor> given_mask;
+  if (padding.mask_input) given_mask = padding.mask;
 
   // Step 2.
   CompileOptions sp_options;
   sp_options.sp = report.sp;
   sp_options.sp_comm = report.sp > 1 ? &comm : nullptr;
-  sp_options.attention_mask_input = options.padding == "input";
-  sp_options.mask_pad_token = options.padding == "pad_token" ? pad_id : -1;
+  sp_options.attention_mask_input = padding.mask_input;
+  sp_options.mask_pad_token = padding.mask_pad_token;
   AUTOSP_ASSIGN_OR_RETURN(CompiledStep sp_step, CompileCausalLm(config, sp_options));
   PrepareOptions prep;
   prep.sp_size = report.sp;

@@ -152,22 +152,6 @@ class C10dCommunicator final : public Communicator {
     return nl == std::string::npos ? s : s.substr(0, nl);
   }
 
-  void RejectIntegerAvg(std::string_view what, const at::Tensor& t, ReduceOp op) const {
-    if (op == ReduceOp::kAvg && !at::isFloatingType(t.scalar_type())) {
-      throw std::invalid_argument(fmt::format("{}: avg needs a floating tensor, got {}",
-                                              DescribeCall(what, *this),
-                                              c10::toString(t.scalar_type())));
-    }
-  }
-
-  void RequireDivisible(std::string_view what, const at::Tensor& t) const {
-    if (t.dim() == 0 || t.size(0) % size() != 0) {
-      throw std::invalid_argument(fmt::format("{}: dim 0 of {} must be divisible by {} ranks",
-                                              DescribeCall(what, *this), c10::str(t.sizes()),
-                                              size()));
-    }
-  }
-
   c10::intrusive_ptr<c10d::Backend> backend_;
   std::string name_;
   std::string backend_name_;

@@ -1,5 +1,9 @@
 #include "runtime/comm/communicator.h"
 
+#include <c10/util/StringUtil.h>
+
+#include <stdexcept>
+
 #include <fmt/format.h>
 
 namespace autosp::runtime {
@@ -16,6 +20,23 @@ std::string_view ReduceOpName(ReduceOp op) {
 std::string DescribeCall(std::string_view collective, const Communicator& comm) {
   return fmt::format("{} on group {} (rank {} of {}, {})", collective, comm.name(), comm.rank(),
                      comm.size(), comm.backend());
+}
+
+void Communicator::RejectIntegerAvg(std::string_view what, const at::Tensor& t,
+                                    ReduceOp op) const {
+  if (op == ReduceOp::kAvg && !at::isFloatingType(t.scalar_type())) {
+    throw std::invalid_argument(fmt::format("{}: avg needs a floating tensor, got {}",
+                                            DescribeCall(what, *this),
+                                            c10::toString(t.scalar_type())));
+  }
+}
+
+void Communicator::RequireDivisible(std::string_view what, const at::Tensor& t) const {
+  if (t.dim() == 0 || t.size(0) % size() != 0) {
+    throw std::invalid_argument(fmt::format("{}: dim 0 of {} must be divisible by {} ranks",
+                                            DescribeCall(what, *this), c10::str(t.sizes()),
+                                            size()));
+  }
 }
 
 }  // namespace autosp::runtime

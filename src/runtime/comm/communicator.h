@@ -75,6 +75,12 @@ class Communicator {
 
   /// Returns when every rank of the group has entered.
   virtual void Barrier() = 0;
+
+ protected:
+  /// Throws std::invalid_argument for kAvg on a non-floating tensor.
+  void RejectIntegerAvg(std::string_view what, const at::Tensor& t, ReduceOp op) const;
+  /// Throws std::invalid_argument unless dim 0 of t splits evenly over size().
+  void RequireDivisible(std::string_view what, const at::Tensor& t) const;
 };
 
 /// "all_reduce on group sp[1] (rank 0 of 2, gloo)": the prefix of every CommError.

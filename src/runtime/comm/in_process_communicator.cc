@@ -117,22 +117,6 @@ class InProcessCommunicator final : public Communicator {
   void Barrier() override { Exchange("barrier", at::Tensor(), /*same_shape=*/false); }
 
  private:
-  void RejectIntegerAvg(std::string_view what, const at::Tensor& t, ReduceOp op) const {
-    if (op == ReduceOp::kAvg && !at::isFloatingType(t.scalar_type())) {
-      throw std::invalid_argument(fmt::format("{}: avg needs a floating tensor, got {}",
-                                              DescribeCall(what, *this),
-                                              c10::toString(t.scalar_type())));
-    }
-  }
-
-  void RequireDivisible(std::string_view what, const at::Tensor& t) const {
-    if (t.dim() == 0 || t.size(0) % size() != 0) {
-      throw std::invalid_argument(fmt::format("{}: dim 0 of {} must be divisible by {} ranks",
-                                              DescribeCall(what, *this), c10::str(t.sizes()),
-                                              size()));
-    }
-  }
-
   // Steps 1-3 of the round (see the note at the top of the file).
   std::vector<at::Tensor> Exchange(std::string_view what, const at::Tensor& input,
                                    bool same_shape) {
