@@ -1,11 +1,19 @@
-// sp-partition: the per-rank program of Ulysses sequence parallelism.
-// See sp_partition.h for the four steps. Layouts are tracked as one shard dim
-// per value (-1: replicated) on the SP axis and also stored in each value's
-// LayoutMap so that printouts show them. The rewrite is in place: operands
-// are redirected, shape attributes localized, and types re-inferred node by
-// node, in the node list's (topological) order.
+// The passes of Ulysses sequence parallelism (see sp_partition.h):
+//   sp-shard-inputs       Step 1: layouts of the tagged inputs;
+//   sp-propagate-layouts  Step 2: layouts of every value, by per-op rules, on
+//                         the single-device (global) types; rejects ops that
+//                         mix tokens across ranks;
+//   sp-insert-all-to-all  Step 3: per-rank types and shape attributes, and the
+//                         collectives around attention;
+//   sp-global-loss        Step 4: the loss as a global token mean.
+// Layouts live in each value's LayoutMap (one shard dim per value on the SP
+// axis; -1 below means replicated), so every step reads what the previous one
+// wrote and each intermediate graph prints and verifies. Rewrites are in
+// place: operands redirected, attributes localized, types re-inferred node by
+// node in the node list's (topological) order.
 #include "passes/sp_partition.h"
 
+#include <functional>
 #include <numeric>
 #include <unordered_map>
 
@@ -33,26 +41,54 @@ class Partitioner {
  public:
   Partitioner(Graph& graph, std::string axis) : g_(graph), axis_(std::move(axis)) {}
 
-  StatusOr<bool> Run() {
+  /// Reads the axis size; every phase starts here.
+  Status Init() {
     std::optional<int64_t> p = g_.dims().MeshAxisSize(axis_);
     if (!p) {
       return InvalidArgument("graph @{} declares no mesh axis '{}' (add `mesh {} = N`)", g_.name(),
                              axis_, axis_);
     }
     p_ = *p;
-    AUTOSP_RETURN_IF_ERROR(ShardInputs());
-    for (Node* node : g_.NodeList()) AUTOSP_RETURN_IF_ERROR(Partition(node));
-    return true;
+    return Status::Ok();
   }
 
- private:
+  /// Step 2 over the whole graph.
+  Status PropagateAll() {
+    bool any = false;
+    for (const Value* in : g_.inputs()) any = any || ShardOf(in) != kReplicated;
+    if (!any) {
+      return InvalidArgument("sp-propagate-layouts: no input of @{} is sharded on '{}'; run "
+                             "sp-shard-inputs first",
+                             g_.name(), axis_);
+    }
+    for (Node* node : g_.NodeList()) AUTOSP_RETURN_IF_ERROR(Propagate(node));
+    return Status::Ok();
+  }
+
+  /// Step 3 over the whole graph.
+  Status LocalizeAll() {
+    AUTOSP_RETURN_IF_ERROR(LocalizeInputs());
+    for (Node* node : g_.NodeList()) AUTOSP_RETURN_IF_ERROR(Localize(node));
+    return Status::Ok();
+  }
+
+  /// Step 4 over the whole graph; returns whether a loss was rewritten.
+  StatusOr<bool> GlobalLossAll() {
+    bool changed = false;
+    for (Node* node : g_.NodeList()) {
+      if (node->kind() != OpKind::kCrossEntropy) continue;
+      AUTOSP_ASSIGN_OR_RETURN(bool c, GlobalLoss(node));
+      changed = changed || c;
+    }
+    return changed;
+  }
+
   // ---- layouts ---------------------------------------------------------------
   int64_t ShardOf(const Value* v) const {
-    auto it = shard_.find(v);
-    return it == shard_.end() ? kReplicated : it->second;
+    std::optional<ir::Layout> l = v->layout().Get(axis_);
+    return l && l->is_shard() ? l->shard_dim() : kReplicated;
   }
   void SetShard(Value* v, int64_t dim) {
-    shard_[v] = dim;
     ir::LayoutMap layout = v->layout();
     layout.Set(axis_, dim == kReplicated ? ir::Layout::Replicate() : ir::Layout::Shard(dim));
     v->set_layout(std::move(layout));
@@ -78,23 +114,17 @@ class Partitioner {
         return InvalidArgument("input %{} ({}) must be [B, S, ...] to be sharded on the sequence",
                                in->name(), ir::InputRoleName(in->role()));
       }
-      // [B, S, ...] inputs shard dim 1; a [B, N, Sq, Sk] attention mask shards
-      // its query dim.
-      const size_t seq_dim = in->role() == ir::InputRole::kAttentionMask && in->rank() == 4 ? 2 : 1;
-      ir::TensorType t = in->type();
-      DimExpr s = t.dims[seq_dim];
+      const size_t seq_dim = SeqDimOf(in);
+      const DimExpr s = in->type().dims[seq_dim];
       if (std::optional<std::string_view> sym = s.AsSymbol()) {
         AUTOSP_RETURN_IF_ERROR(g_.dims().AddDivisibility(*sym, p_));
       }
-      StatusOr<DimExpr> local = g_.dims().ExactDiv(s, p_);
-      if (!local.ok()) {
+      if (!g_.dims().IsDivisible(s, p_)) {
         return InvalidArgument(
             "input %{}: sequence length {} is not divisible by the {} SP ranks (pad the sequence "
             "with prepare_auto_sp_inputs)",
             in->name(), s.ToString(), p_);
       }
-      t.dims[seq_dim] = *local;
-      in->set_type(std::move(t));
       SetShard(in, static_cast<int64_t>(seq_dim));
       any = true;
     }
@@ -102,6 +132,25 @@ class Partitioner {
       return InvalidArgument(
           "sequence parallelism needs tagged inputs: no graph input has role input_ids, labels, "
           "position_ids or attention_mask (tag them with prepare_auto_sp_inputs)");
+    }
+    return Status::Ok();
+  }
+
+  // [B, S, ...] inputs shard dim 1; a [B, N, Sq, Sk] attention mask shards
+  // its query dim.
+  static size_t SeqDimOf(const Value* in) {
+    return in->role() == ir::InputRole::kAttentionMask && in->rank() == 4 ? 2 : 1;
+  }
+
+  // Step 3 for inputs: sharded inputs take their per-rank type.
+  Status LocalizeInputs() {
+    for (Value* in : g_.inputs()) {
+      const int64_t d = ShardOf(in);
+      if (d == kReplicated) continue;
+      ir::TensorType t = in->type();
+      AUTOSP_ASSIGN_OR_RETURN(DimExpr local, g_.dims().ExactDiv(t.dims[static_cast<size_t>(d)], p_));
+      t.dims[static_cast<size_t>(d)] = local;
+      in->set_type(std::move(t));
     }
     return Status::Ok();
   }
@@ -127,7 +176,7 @@ class Partitioner {
     return *d;
   }
 
-  Status Partition(Node* n) {
+  Status Propagate(Node* n) {
     std::vector<int64_t> in(n->num_operands());
     for (size_t i = 0; i < n->num_operands(); ++i) in[i] = ShardOf(n->operand(i));
     int64_t out = kReplicated;
@@ -193,8 +242,10 @@ class Partitioner {
         }
         out = in[0];
         break;
-      case OpKind::kCrossEntropy:
-        return CrossEntropy(n, in);
+      case OpKind::kCrossEntropy: {
+        AUTOSP_ASSIGN_OR_RETURN(out, CrossEntropyLayout(n, in));
+        break;
+      }
       case OpKind::kReshape: {
         AUTOSP_ASSIGN_OR_RETURN(out, Reshape(n, in[0]));
         break;
@@ -250,8 +301,10 @@ class Partitioner {
         out = in[0];
         break;
       }
-      case OpKind::kScaledDotProductAttention:
-        return Attention(n, in);
+      case OpKind::kScaledDotProductAttention: {
+        AUTOSP_ASSIGN_OR_RETURN(out, AttentionLayout(n, in));
+        break;
+      }
       case OpKind::kFull:
       case OpKind::kArange:
         out = kReplicated;
@@ -276,9 +329,25 @@ class Partitioner {
       case OpKind::kReduceScatter:
       case OpKind::kLocalChunk:
         return InvalidArgument(
-            "sp-partition runs on a forward graph before autodiff; found '{}' at {}", n->op_name(),
-            n->loc().ToString());
+            "sequence parallelism runs on a forward graph before autodiff; found '{}' at {}",
+            n->op_name(), n->loc().ToString());
     }
+    for (size_t r = 0; r < n->num_results(); ++r) SetShard(n->result(r), out);
+    return Status::Ok();
+  }
+
+  // Step 3 for one node: per-rank shape attributes, collectives around
+  // attention, per-rank result types.
+  Status Localize(Node* n) {
+    const int64_t out = n->num_results() > 0 ? ShardOf(n->result(0)) : kReplicated;
+    const bool reshapes = n->kind() == OpKind::kReshape || n->kind() == OpKind::kExpand;
+    if (reshapes && out != kReplicated) {
+      std::vector<DimExpr> shape = n->attrs().GetDims("shape");
+      AUTOSP_ASSIGN_OR_RETURN(shape[static_cast<size_t>(out)],
+                              Local(shape[static_cast<size_t>(out)], n));
+      n->mutable_attrs().Set("shape", Attribute::Dims(shape));
+    }
+    if (n->kind() == OpKind::kScaledDotProductAttention && out != kReplicated) return Attention(n);
     AUTOSP_RETURN_IF_ERROR(Reinfer(n));
     for (size_t r = 0; r < n->num_results(); ++r) SetShard(n->result(r), out);
     return Status::Ok();
@@ -348,9 +417,8 @@ class Partitioner {
   StatusOr<int64_t> Reshape(Node* n, int64_t in) {
     if (in == kReplicated) return kReplicated;
     const ir::DimContext& c = g_.dims();
-    std::vector<DimExpr> src = n->operand(0)->type().dims;
-    src[static_cast<size_t>(in)] = c.Simplify(src[static_cast<size_t>(in)] * DimExpr(p_));
-    std::vector<DimExpr> dst = n->attrs().GetDims("shape");
+    const std::vector<DimExpr>& src = n->operand(0)->type().dims;
+    const std::vector<DimExpr> dst = n->attrs().GetDims("shape");
     // Prefix-product boundaries (k, l) with prod(src[:k]) == prod(dst[:l]).
     std::vector<std::pair<size_t, size_t>> bounds{{0, 0}};
     DimExpr ps = 1;
@@ -392,19 +460,17 @@ class Partitioner {
       target = static_cast<int64_t>(j);
     }
     if (target == kReplicated) return MixError(n, "reshapes the sharded sequence dim away");
-    AUTOSP_ASSIGN_OR_RETURN(dst[static_cast<size_t>(target)],
-                            Local(dst[static_cast<size_t>(target)], n));
-    n->mutable_attrs().Set("shape", Attribute::Dims(dst));
+    if (!c.IsDivisible(dst[static_cast<size_t>(target)], p_)) {
+      return MixError(n, fmt::format("makes sharded dim {} of size {}, not divisible by {} ranks",
+                                     target, dst[static_cast<size_t>(target)].ToString(), p_));
+    }
     return target;
   }
 
   StatusOr<int64_t> Expand(Node* n, int64_t in) {
     if (in == kReplicated) return kReplicated;
-    std::vector<DimExpr> shape = n->attrs().GetDims("shape");
-    const int64_t out = in + static_cast<int64_t>(shape.size()) - n->operand(0)->rank();
-    AUTOSP_ASSIGN_OR_RETURN(shape[static_cast<size_t>(out)], Local(shape[static_cast<size_t>(out)], n));
-    n->mutable_attrs().Set("shape", Attribute::Dims(shape));
-    return out;
+    const std::vector<DimExpr> shape = n->attrs().GetDims("shape");
+    return in + static_cast<int64_t>(shape.size()) - n->operand(0)->rank();
   }
 
   // ---- step 3 ----------------------------------------------------------------
@@ -425,15 +491,15 @@ class Partitioner {
     return sizes;
   }
 
-  Status Attention(Node* n, const std::vector<int64_t>& in) {
+  // Step 2 for attention: q, k, v sequence-sharded on dim 2 (and heads that
+  // split over the ranks) give a sequence-sharded output.
+  StatusOr<int64_t> AttentionLayout(Node* n, const std::vector<int64_t>& in) {
     const bool sharded = in[0] != kReplicated || in[1] != kReplicated || in[2] != kReplicated;
     if (!sharded) {
       if (n->num_operands() > 3 && in[3] != kReplicated) {
         return MixError(n, "has a sequence-sharded mask but replicated q, k, v");
       }
-      AUTOSP_RETURN_IF_ERROR(Reinfer(n));
-      SetShard(n->result(0), kReplicated);
-      return Status::Ok();
+      return kReplicated;
     }
     for (size_t i = 0; i < 3; ++i) {
       if (in[i] != 2) {
@@ -451,18 +517,40 @@ class Partitioner {
           "sequence_parallel_size {}; SP sizes that work for this model: {}",
           n->loc().ToString(), *hq, p_, WorkingSpSizes(*hq));
     }
+    if (*hkv % p_ != 0 && *hq % (*hkv * (p_ / std::gcd(*hkv, p_))) != 0) {
+      return InvalidArgument(
+          "sequence parallelism: attention at {}: {} KV heads cannot be replicated to a "
+          "multiple of {} that divides the {} query heads",
+          n->loc().ToString(), *hkv, p_, *hq);
+    }
+    if (n->num_operands() > 3) {
+      const int64_t ms = in[3];
+      const Value* mask = n->operand(3);
+      if (ms != kReplicated && ms != 2 && ms != 3) {
+        return MixError(n, "has a mask sharded on a dim other than query or key");
+      }
+      if (mask->rank() == 4 && mask->type().dims[1].AsConstant() != std::optional<int64_t>(1) &&
+          mask->type().dims[1].AsConstant() != hq) {
+        return MixError(n, fmt::format("has a mask {} whose head dim is neither 1 nor the {} "
+                                       "query heads",
+                                       mask->type().ToString(), *hq));
+      }
+    }
+    return 2;
+  }
+
+  // Step 3 for attention (per-rank types already on its operands): KV head
+  // replication, all-to-alls, mask redistribution, and the way back.
+  Status Attention(Node* n) {
+    const std::optional<int64_t> hq = n->operand(0)->type().dims[1].AsConstant();
+    const std::optional<int64_t> hkv = n->operand(1)->type().dims[1].AsConstant();
+    AUTOSP_CHECK(hq && hkv, "heads checked by sp-propagate-layouts");
     ir::GraphBuilder b(g_, ir::InsertPoint::Before(n));
     std::vector<Value*> qkv{n->operand(0), n->operand(1), n->operand(2)};
     // GQA: replicate each KV head f times (repeat_interleave order) so that P
     // divides the KV heads; the query-to-KV grouping is unchanged.
     if (*hkv % p_ != 0) {
       const int64_t f = p_ / std::gcd(*hkv, p_);
-      if (*hq % (*hkv * f) != 0) {
-        return InvalidArgument(
-            "sequence parallelism: attention at {}: {} KV heads cannot be replicated to a "
-            "multiple of {} that divides the {} query heads",
-            n->loc().ToString(), *hkv, p_, *hq);
-      }
       for (size_t i = 1; i < 3; ++i) {
         const std::vector<DimExpr> d = qkv[i]->type().dims;
         AUTOSP_ASSIGN_OR_RETURN(
@@ -488,7 +576,7 @@ class Partitioner {
     }
     if (n->num_operands() > 3) {
       Value* mask = n->operand(3);
-      const int64_t ms = in[3];
+      const int64_t ms = ShardOf(mask);
       if (ms == 2 || ms == 3) {
         AUTOSP_ASSIGN_OR_RETURN(
             Value * full, b.Emit(OpKind::kAllGather, {mask},
@@ -496,17 +584,10 @@ class Partitioner {
                                  n->loc(), "mask_full"));
         SetShard(full, kReplicated);
         n->SetOperand(3, full);
-      } else if (ms != kReplicated) {
-        return MixError(n, "has a mask sharded on a dim other than query or key");
       }
       // A per-head mask [B, Hq, S, S] follows q: this rank keeps its heads.
       mask = n->operand(3);
       if (mask->rank() == 4 && mask->type().dims[1].AsConstant() != std::optional<int64_t>(1)) {
-        if (mask->type().dims[1].AsConstant() != hq) {
-          return MixError(n, fmt::format("has a mask {} whose head dim is neither 1 nor the {} "
-                                         "query heads",
-                                         mask->type().ToString(), *hq));
-        }
         AUTOSP_ASSIGN_OR_RETURN(
             Value * heads, b.Emit(OpKind::kLocalChunk, {mask},
                                   {{"axis", Attribute::String(axis_)}, {"dim", Attribute::Int(1)}},
@@ -529,22 +610,25 @@ class Partitioner {
   }
 
   // ---- step 4 ----------------------------------------------------------------
-  Status CrossEntropy(Node* n, const std::vector<int64_t>& in) {
+  // Step 2 for the loss: logits and labels sharded on the same token dim; a
+  // mean or sum is (after step 4) the same on every rank.
+  StatusOr<int64_t> CrossEntropyLayout(Node* n, const std::vector<int64_t>& in) {
     const int64_t rank = n->operand(0)->rank();
-    if (in[0] == kReplicated && in[1] == kReplicated) {
-      AUTOSP_RETURN_IF_ERROR(Reinfer(n));
-      SetShard(n->result(0), kReplicated);
-      return Status::Ok();
-    }
+    if (in[0] == kReplicated && in[1] == kReplicated) return kReplicated;
     if (in[0] != in[1] || in[0] == rank - 1) {
       return MixError(n, "gets logits and labels that are not sharded on the same token dim");
     }
+    return n->attrs().GetStringOr("reduction", "mean") == "none" ? in[1] : kReplicated;
+  }
+
+  // Step 4: a mean (or sum) over sharded tokens becomes the global one.
+  StatusOr<bool> GlobalLoss(Node* n) {
+    const int64_t labels_shard = ShardOf(n->operand(1));
     const std::string reduction = n->attrs().GetStringOr("reduction", "mean");
-    if (reduction == "none") {
-      AUTOSP_RETURN_IF_ERROR(Reinfer(n));
-      SetShard(n->result(0), in[1]);
-      return Status::Ok();
-    }
+    if (labels_shard == kReplicated || reduction == "none") return false;
+    const Node* user = n->result(0)->uses().size() == 1 ? n->result(0)->uses()[0].user : nullptr;
+    if (user != nullptr && user->kind() == OpKind::kAllReduce) return false;  // already global
+    const std::vector<int64_t> in{ShardOf(n->operand(0)), labels_shard};
     n->mutable_attrs().Set("reduction", Attribute::String("sum"));
     AUTOSP_RETURN_IF_ERROR(Reinfer(n));
     Value* local_sum = n->result(0);
@@ -583,27 +667,53 @@ class Partitioner {
     ir::LayoutMap partial = local_sum->layout();
     partial.Set(axis_, ir::Layout::Partial());
     local_sum->set_layout(partial);
-    shard_[local_sum] = kReplicated;
     SetShard(global_sum, kReplicated);
     SetShard(loss, kReplicated);
-    return Status::Ok();
+    return true;
   }
 
+ private:
   Graph& g_;
   std::string axis_;
   int64_t p_ = 1;
-  std::unordered_map<const Value*, int64_t> shard_;
 };
 
+// One step of the SP rewrite as a pass; `run` picks the step.
+class SpStepPass final : public Pass {
+ public:
+  using Step = std::function<StatusOr<bool>(Partitioner&)>;
+  SpStepPass(std::string_view name, std::string_view description, SpPartitionOptions options,
+             Step step)
+      : name_(name), description_(description), options_(std::move(options)),
+        step_(std::move(step)) {}
+  std::string_view name() const override { return name_; }
+  std::string_view description() const override { return description_; }
+  StatusOr<bool> Run(Graph& graph) override {
+    Partitioner partitioner(graph, options_.axis);
+    AUTOSP_RETURN_IF_ERROR(partitioner.Init());
+    return step_(partitioner);
+  }
+
+ private:
+  std::string_view name_;
+  std::string_view description_;
+  SpPartitionOptions options_;
+  Step step_;
+};
+
+// sp-partition: the four steps in one pass (verification after each step is
+// the pass manager's when they run as separate passes).
 class SpPartitionPass final : public Pass {
  public:
   explicit SpPartitionPass(SpPartitionOptions options) : options_(std::move(options)) {}
   std::string_view name() const override { return "sp-partition"; }
   std::string_view description() const override {
-    return "shard tagged inputs on the sequence, propagate layouts, all-to-all around attention, "
-           "global token-mean loss";
+    return "sp-shard-inputs, sp-propagate-layouts, sp-insert-all-to-all, sp-global-loss";
   }
-  StatusOr<bool> Run(Graph& graph) override { return Partitioner(graph, options_.axis).Run(); }
+  StatusOr<bool> Run(Graph& graph) override {
+    for (auto& pass : CreateSpPasses(options_)) AUTOSP_RETURN_IF_ERROR(pass->Run(graph).status());
+    return true;
+  }
 
  private:
   SpPartitionOptions options_;
@@ -694,6 +804,49 @@ class SpSyncGradientsPass final : public Pass {
 };
 
 }  // namespace
+
+std::unique_ptr<Pass> CreateSpShardInputsPass(SpPartitionOptions options) {
+  return std::make_unique<SpStepPass>(
+      "sp-shard-inputs", "layouts of the tagged inputs: this rank's contiguous sequence shard",
+      std::move(options), [](Partitioner& p) -> StatusOr<bool> {
+        AUTOSP_RETURN_IF_ERROR(p.ShardInputs());
+        return true;
+      });
+}
+
+std::unique_ptr<Pass> CreateSpPropagateLayoutsPass(SpPartitionOptions options) {
+  return std::make_unique<SpStepPass>(
+      "sp-propagate-layouts", "layouts of every value by per-op rules; rejects sequence mixing",
+      std::move(options), [](Partitioner& p) -> StatusOr<bool> {
+        AUTOSP_RETURN_IF_ERROR(p.PropagateAll());
+        return true;
+      });
+}
+
+std::unique_ptr<Pass> CreateSpInsertAllToAllPass(SpPartitionOptions options) {
+  return std::make_unique<SpStepPass>(
+      "sp-insert-all-to-all",
+      "per-rank shapes; all-to-all around attention, GQA head replication, mask gathering",
+      std::move(options), [](Partitioner& p) -> StatusOr<bool> {
+        AUTOSP_RETURN_IF_ERROR(p.LocalizeAll());
+        return true;
+      });
+}
+
+std::unique_ptr<Pass> CreateSpGlobalLossPass(SpPartitionOptions options) {
+  return std::make_unique<SpStepPass>(
+      "sp-global-loss", "the loss as a global token mean over the SP ranks", std::move(options),
+      [](Partitioner& p) { return p.GlobalLossAll(); });
+}
+
+std::vector<std::unique_ptr<Pass>> CreateSpPasses(SpPartitionOptions options) {
+  std::vector<std::unique_ptr<Pass>> passes;
+  passes.push_back(CreateSpShardInputsPass(options));
+  passes.push_back(CreateSpPropagateLayoutsPass(options));
+  passes.push_back(CreateSpInsertAllToAllPass(options));
+  passes.push_back(CreateSpGlobalLossPass(options));
+  return passes;
+}
 
 std::unique_ptr<Pass> CreateSpPartitionPass(SpPartitionOptions options) {
   return std::make_unique<SpPartitionPass>(std::move(options));

@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "passes/pass.h"
 
@@ -36,6 +37,19 @@ struct SpPartitionOptions {
 ///   all_reduce(sum of losses) / all_reduce(count of labels != ignore_index),
 ///   so ranks with more ignored labels weigh correctly.
 /// REQUIRES: a forward graph (before autodiff) with a scalar loss output.
+///
+/// Each step is its own pass (dumpable with --dump-after and verified in
+/// between): "sp-shard-inputs", "sp-propagate-layouts" (steps 1-2 only
+/// annotate layouts, the graph keeps single-device types), then
+/// "sp-insert-all-to-all" (per-rank types and the collectives of step 3) and
+/// "sp-global-loss". "sp-partition" runs the four in order.
+std::unique_ptr<Pass> CreateSpShardInputsPass(SpPartitionOptions options = {});
+std::unique_ptr<Pass> CreateSpPropagateLayoutsPass(SpPartitionOptions options = {});
+std::unique_ptr<Pass> CreateSpInsertAllToAllPass(SpPartitionOptions options = {});
+std::unique_ptr<Pass> CreateSpGlobalLossPass(SpPartitionOptions options = {});
+/// The four steps, in order, as separate passes.
+std::vector<std::unique_ptr<Pass>> CreateSpPasses(SpPartitionOptions options = {});
+/// The four steps as one pass.
 std::unique_ptr<Pass> CreateSpPartitionPass(SpPartitionOptions options = {});
 
 /// "sp-sync-gradients": after autodiff of an sp-partitioned graph, parameter
