@@ -83,6 +83,7 @@ struct PolicyPlan {
   std::unique_ptr<ir::Graph> graph;
   passes::MemoryPlan plan;
   ir::DimExpr recompute_flops;
+  passes::CheckpointReport report;
   double seconds = 0;
 };
 
@@ -122,6 +123,7 @@ StatusOr<PolicyPlan> TryBuildPlan(const frontend::ModelConfig& config, const Pla
     ckpt.budget_bindings = std::move(budget_bindings);
     AUTOSP_ASSIGN_OR_RETURN(passes::CheckpointReport report, passes::ApplyCheckpointing(g, ckpt));
     p.recompute_flops = report.recompute_flops;
+    p.report = std::move(report);
   }
   AUTOSP_ASSIGN_OR_RETURN(p.plan, passes::PlanMemory(g));
   p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -289,14 +291,16 @@ void Plan(const PlanArgs& a) {
   }
 
   // sac with a budget: at each candidate S, sac recomputes more (GEMM groups,
-  // cheapest FLOPs per byte first) until the activation plan fits what the
-  // static part leaves; S fits when such a plan exists.
+  // cheapest FLOPs per byte first, then attention layer by layer, then full's
+  // keep set) until the activation plan fits what the static part leaves; S
+  // fits when such a plan exists.
   const int64_t room = *memory - weight_bytes - optimizer_bytes;
   if (room <= 0) return;
   const auto budget_start = std::chrono::steady_clock::now();
   int64_t good = 0, l = (lo + step_unit - 1) / step_unit, h = hi / step_unit;
   double good_overhead = 0;
   std::optional<double> good_time;
+  passes::CheckpointReport good_report;
   while (l <= h) {
     const int64_t mid = l + (h - l) / 2;
     const int64_t seq = mid * step_unit;
@@ -311,6 +315,7 @@ void Plan(const PlanArgs& a) {
       }
       good_overhead = 100.0 * extra / std::max(model_flops - extra, 1.0);
       if (device.gpu) good_time = StepSeconds(*p->graph, b, device);
+      good_report = p->report;
       l = mid + 1;
     } else {
       h = mid - 1;
@@ -321,9 +326,14 @@ void Plan(const PlanArgs& a) {
   if (good == 0) {
     std::printf("max S sac+budget: none in %s\n", a.seq_range.c_str());
   } else {
-    std::printf("max S sac+budget: %ld (%s)%s  [recompute overhead %.1f%%%s; search %.2f s]\n",
+    const std::string attention =
+        good_report.fell_back_to_full
+            ? std::string(", full's keep set")
+            : fmt::format(", attention recomputed in {}/{} layers",
+                          good_report.recomputed_attention, good_report.attention_groups);
+    std::printf("max S sac+budget: %ld (%s)%s  [recompute overhead %.1f%%%s%s; search %.2f s]\n",
                 good, SeqString(good).c_str(), good == hi / step_unit * step_unit ? " or more" : "",
-                good_overhead,
+                good_overhead, attention.c_str(),
                 good_time ? fmt::format(", step {:.3f} s", *good_time).c_str() : "", searched);
   }
 }

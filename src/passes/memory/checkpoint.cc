@@ -22,22 +22,38 @@
 //     byte of result, i.e. GEMMs) is fed by the source. The minimum cut is the
 //     cheapest set of values to save such that everything else the backward
 //     needs can be recomputed from them and the graph inputs.
-//   * sac with a budget: compute-bound groups (one group = one op at one source
-//     line, i.e. the same projection in every layer) are allowed to be
-//     recomputed one by one, lowest FLOPs per byte first, re-solving the cut,
-//     until the planned peak fits; attention, random ops and collectives stay
-//     saved.
+//   * sac with a budget: an escalation, re-solving the cut (bytes weighed at
+//     the budget's S) after each step until the planned peak fits:
+//       1. compute-bound groups (one group = one op at one source line, i.e.
+//          the same projection in every layer), lowest FLOPs per byte first;
+//       2. other O(S^2) groups (not attention), lowest FLOPs per byte first;
+//       3. attention groups, last: one per attention node (one per layer),
+//          with the all_to_alls that feed it or read its output (recomputing
+//          sdpa_forward's out + logsumexp re-runs that layer's attention, and
+//          its all_to_alls, in the backward). Cheapest FLOPs per byte first,
+//          then forward order; the number of groups is found by bisection
+//          (the peak only falls as more is recomputed);
+//       4. full's keep set, so that wherever `full` fits, this fits too.
+//     From step 1 on, what full keeps (block inputs, head, tail, random ops)
+//     is never recomputed: without that the cut, which weighs saved bytes
+//     only, recomputes whole chains of blocks from the embeddings and the
+//     clones pile up in the backward. With it every node a step clones,
+//     full clones too, so recompute FLOPs never exceed full's.
+//     Random ops are never recomputed, nor any collective outside an
+//     attention group. Every step is measured with the memory plan; the error
+//     names the smallest peak over all of them.
 // Step 3 (rewrite): walking the backward in order, every operand that reads
 //   a forward value that is not kept is replaced by a clone of its producer
 //   (recursively: the clone's operands resolve the same way), inserted right
 //   before that backward node; a clone is reused by later backward nodes.
-//   Budget mode undoes a rewrite that does not fit before trying the next.
+//   Budget mode undoes every trial rewrite and re-applies the chosen one.
 #include "passes/memory/checkpoint.h"
 
 #include <algorithm>
 #include <charconv>
 #include <limits>
 #include <map>
+#include <optional>
 #include <queue>
 #include <unordered_map>
 #include <unordered_set>
@@ -184,6 +200,10 @@ class Checkpointer {
     }
     FindRegions();
     reference_ = Bind(o_.reference_bindings);
+    // Budget mode weighs bytes where the budget is checked (O(S) values with
+    // different S-free parts, e.g. logsumexp vs hidden states, rank alike).
+    weigh_ = o_.memory_budget > 0 && o_.budget_bindings.contains("S") ? Bind(o_.budget_bindings)
+                                                                      : reference_;
     if (o_.policy == "none") {
       AUTOSP_ASSIGN_OR_RETURN(MemoryPlan plan, Plan());
       report.saved_bytes = plan.saved_bytes;
@@ -297,25 +317,36 @@ class Checkpointer {
   }
 
   // --- Step 2: sac ---------------------------------------------------------------
-  /// True when sac must not recompute forward node `n`; `unbanned` lists
-  /// compute-bound nodes the budget allows.
-  bool MustSave(const Node* n, const std::unordered_set<const Node*>& unbanned) const {
+  /// Why plain sac never recomputes a forward node (kNone: it may).
+  enum class Ban { kNone, kComputeBound, kQuadratic, kAttention, kCollective, kRandom };
+
+  Ban BanOf(const Node* n) const {
     const OpKind k = n->kind();
-    if (k == OpKind::kScaledDotProductAttention || k == OpKind::kSdpaForward ||
-        k == OpKind::kAllToAll || k == OpKind::kAllReduce || k == OpKind::kAllGather ||
-        k == OpKind::kReduceScatter) {
-      return true;
+    if (n->def().traits.random) return Ban::kRandom;
+    if (k == OpKind::kScaledDotProductAttention || k == OpKind::kSdpaForward) {
+      return Ban::kAttention;
     }
-    if (n->def().traits.random) return true;
+    if (k == OpKind::kAllToAll || k == OpKind::kAllReduce || k == OpKind::kAllGather ||
+        k == OpKind::kReduceScatter || n->def().traits.collective) {
+      return Ban::kCollective;
+    }
     const DimExpr flops = NodeCost(*n).flops;
     // O(S^2): doubling S more than triples the FLOPs.
     ir::DimBindings twice = reference_;
     if (auto it = twice.find("S"); it != twice.end()) {
       it->second *= 2;
       const int64_t f1 = At(flops, reference_), f2 = At(flops, twice);
-      if (f1 > 0 && f2 > 3 * f1) return true;
+      if (f1 > 0 && f2 > 3 * f1) return Ban::kQuadratic;
     }
-    return Intensity(n) > kMaxRecomputeIntensity && !unbanned.contains(n);
+    return Intensity(n) > kMaxRecomputeIntensity ? Ban::kComputeBound : Ban::kNone;
+  }
+
+  /// True when sac must not recompute forward node `n`; `unbanned` lists
+  /// banned nodes the budget allows (never random ones).
+  bool MustSave(const Node* n, const std::unordered_set<const Node*>& unbanned) const {
+    const Ban ban = BanOf(n);
+    if (ban == Ban::kRandom) return true;
+    return ban != Ban::kNone && !unbanned.contains(n);
   }
 
   double Intensity(const Node* n) const {
@@ -343,9 +374,9 @@ class Checkpointer {
       for (Value* r : n->results()) {
         const int in = id.at(r);
         const int64_t bytes =
-            views_.contains(r) ? kInf : At(r->type().SizeInBytes(), reference_) + 1;
+            views_.contains(r) ? kInf : At(r->type().SizeInBytes(), weigh_) + 1;
         flow.AddEdge(in, in + 1, bytes);
-        if (save) flow.AddEdge(0, in, kInf);
+        if (save || (!unbanned.empty() && full_keep_.contains(r))) flow.AddEdge(0, in, kInf);
         for (const ir::Use& u : r->uses()) {
           if (u.user == nullptr || !forward_.contains(u.user)) {
             flow.AddEdge(in + 1, 1, kInf);  // the backward (or an output) reads r
@@ -413,54 +444,170 @@ class Checkpointer {
     clone_of_.clear();
   }
 
+  /// FLOPs per byte of result, summed over `nodes`, at the reference bindings.
+  double GroupIntensity(const std::vector<const Node*>& nodes) const {
+    int64_t flops = 0, bytes = 0;
+    for (const Node* n : nodes) {
+      flops += At(NodeCost(*n).flops, reference_);
+      for (const Value* r : n->results()) bytes += At(r->type().SizeInBytes(), reference_);
+    }
+    return static_cast<double>(flops) / static_cast<double>(std::max<int64_t>(bytes, 1));
+  }
+
+  using Group = std::vector<const Node*>;
+
+  /// Budget escalation groups: compute-bound and other O(S^2) groups (cheapest
+  /// FLOPs per byte first), then attention groups (likewise, then forward order).
+  void EscalationGroups(std::vector<Group>& plain, std::vector<Group>& attention) const {
+    std::map<std::string, Group> compute, quadratic;
+    std::vector<Group> attn;
+    std::unordered_map<const Node*, size_t> attn_of;
+    for (Node* n : g_.nodes()) {
+      if (!forward_.contains(n)) continue;
+      const std::string key = fmt::format("{}@{}", n->op_name(), n->loc().ToString());
+      switch (BanOf(n)) {
+        case Ban::kComputeBound: compute[key].push_back(n); break;
+        case Ban::kQuadratic: quadratic[key].push_back(n); break;
+        case Ban::kAttention:
+          attn_of[n] = attn.size();
+          attn.push_back({n});
+          break;
+        default: break;
+      }
+    }
+    // all_to_alls that feed an attention node or read its output join its group.
+    for (Node* n : g_.nodes()) {
+      if (!forward_.contains(n) || n->kind() != OpKind::kAllToAll) continue;
+      std::optional<size_t> group;
+      for (const Value* v : n->operands()) {
+        if (!IsForwardValue(v)) continue;
+        if (auto it = attn_of.find(v->producer()); it != attn_of.end()) group = it->second;
+      }
+      for (const Value* r : n->results()) {
+        for (const ir::Use& u : r->uses()) {
+          if (u.user == nullptr) continue;
+          if (auto it = attn_of.find(u.user); it != attn_of.end()) group = it->second;
+        }
+      }
+      if (group) attn[*group].push_back(n);
+    }
+    auto by_intensity = [&](std::vector<Group>& groups) {
+      std::vector<std::pair<double, Group>> order;
+      for (Group& g : groups) order.push_back({GroupIntensity({g.front()}), std::move(g)});
+      std::stable_sort(order.begin(), order.end(),
+                       [](const auto& x, const auto& y) { return x.first < y.first; });
+      groups.clear();
+      for (auto& [i, g] : order) groups.push_back(std::move(g));
+    };
+    for (auto* m : {&compute, &quadratic}) {
+      std::vector<Group> groups;
+      for (auto& [key, nodes] : *m) groups.push_back(std::move(nodes));
+      by_intensity(groups);
+      for (Group& g : groups) plain.push_back(std::move(g));
+    }
+    by_intensity(attn);
+    attention = std::move(attn);
+  }
+
+  /// Rewrites for `unbanned` (or, with `full`, for full's keep set), plans it,
+  /// and returns the peak at `at`; the rewrite stays in place.
+  StatusOr<int64_t> TryRewrite(const std::unordered_set<const Node*>& unbanned, bool full,
+                               const ir::DimBindings& at) {
+    if (full) {
+      keep_.clear();
+      KeepBlockInputs();
+    } else {
+      AUTOSP_RETURN_IF_ERROR(MinCut(unbanned));
+    }
+    Rewrite();
+    AUTOSP_ASSIGN_OR_RETURN(MemoryPlan plan, Plan());
+    AUTOSP_ASSIGN_OR_RETURN(SymbolicPeak::Value peak, plan.peak.Evaluate(at));
+    return peak.bytes;
+  }
+
   Status FitBudget(CheckpointReport& report) {
     if (!o_.budget_bindings.contains("S")) {
       return InvalidArgument("checkpoint: memory_budget {} needs budget_bindings with S",
                              o_.memory_budget);
     }
     const ir::DimBindings at = Bind(o_.budget_bindings);
-    // Compute-bound groups that the budget may recompute, cheapest first.
-    std::map<std::string, std::vector<const Node*>> groups;
-    for (Node* n : g_.nodes()) {
-      if (!forward_.contains(n) || !MustSave(n, {}) || MustSave(n, {n})) continue;
-      groups[fmt::format("{}@{}", n->op_name(), n->loc().ToString())].push_back(n);
-    }
-    std::vector<std::pair<double, std::vector<const Node*>>> order;
-    for (auto& [key, nodes] : groups) order.push_back({Intensity(nodes.front()), nodes});
-    std::stable_sort(order.begin(), order.end(),
-                     [](const auto& a, const auto& b) { return a.first < b.first; });
-    std::unordered_set<const Node*> unbanned;
+    // Once anything banned may be recomputed, what full keeps (block inputs,
+    // head, tail, random ops) is never recomputed: recompute chains stay
+    // inside one block, so clones live about as long as full's, and every
+    // node a step clones, full clones too (recompute FLOPs <= full's).
+    keep_.clear();
+    KeepBlockInputs();
+    full_keep_ = keep_;
+    keep_.clear();
+    std::vector<Group> plain, attention;
+    EscalationGroups(plain, attention);
+    report.attention_groups = static_cast<int64_t>(attention.size());
     int64_t best = std::numeric_limits<int64_t>::max();
-    for (size_t step = 0; step <= order.size(); ++step) {
-      if (step > 0) {
-        for (const Node* n : order[step - 1].second) unbanned.insert(n);
-      }
-      AUTOSP_RETURN_IF_ERROR(MinCut(unbanned));
-      Rewrite();
-      AUTOSP_ASSIGN_OR_RETURN(MemoryPlan plan, Plan());
-      AUTOSP_ASSIGN_OR_RETURN(SymbolicPeak::Value peak, plan.peak.Evaluate(at));
-      if (peak.bytes <= o_.memory_budget) {
-        report.budget_peak = peak.bytes;
+    auto fits = [&](int64_t peak) {
+      best = std::min(best, peak);
+      return peak <= o_.memory_budget;
+    };
+    // Steps 1-2, one group at a time.
+    std::unordered_set<const Node*> unbanned;
+    for (size_t step = 0; step <= plain.size(); ++step) {
+      if (step > 0) unbanned.insert(plain[step - 1].begin(), plain[step - 1].end());
+      AUTOSP_ASSIGN_OR_RETURN(int64_t peak, TryRewrite(unbanned, false, at));
+      if (fits(peak)) {
+        report.budget_peak = peak;
         report.unbanned_groups = static_cast<int64_t>(step);
         return Status::Ok();
       }
-      best = std::min(best, peak.bytes);
       Undo();
     }
-    // Nothing fits: say what would, and what full checkpointing needs.
-    keep_.clear();
-    KeepBlockInputs();
-    Rewrite();
-    AUTOSP_ASSIGN_OR_RETURN(MemoryPlan full, Plan());
-    AUTOSP_ASSIGN_OR_RETURN(SymbolicPeak::Value full_peak, full.peak.Evaluate(at));
+    // Step 3: the fewest attention groups that fit, by bisection over [1, A].
+    auto with_attention = [&](size_t k) {
+      std::unordered_set<const Node*> u = unbanned;
+      for (size_t i = 0; i < k; ++i) u.insert(attention[i].begin(), attention[i].end());
+      return u;
+    };
+    if (!attention.empty()) {
+      size_t lo = 1, hi = attention.size();
+      AUTOSP_ASSIGN_OR_RETURN(int64_t hi_peak, TryRewrite(with_attention(hi), false, at));
+      Undo();
+      if (fits(hi_peak)) {
+        int64_t fit_peak = hi_peak;
+        while (lo < hi) {
+          const size_t mid = lo + (hi - lo) / 2;
+          AUTOSP_ASSIGN_OR_RETURN(int64_t peak, TryRewrite(with_attention(mid), false, at));
+          Undo();
+          if (fits(peak)) {
+            hi = mid;
+            fit_peak = peak;
+          } else {
+            lo = mid + 1;
+          }
+        }
+        AUTOSP_ASSIGN_OR_RETURN(int64_t peak, TryRewrite(with_attention(hi), false, at));
+        AUTOSP_CHECK(peak == fit_peak, "checkpoint: a re-applied budget plan changed its peak");
+        report.budget_peak = peak;
+        report.unbanned_groups = static_cast<int64_t>(plain.size() + hi);
+        report.recomputed_attention = static_cast<int64_t>(hi);
+        return Status::Ok();
+      }
+    }
+    // Step 4: full's keep set.
+    AUTOSP_ASSIGN_OR_RETURN(int64_t full_peak, TryRewrite({}, true, at));
+    if (fits(full_peak)) {
+      report.budget_peak = full_peak;
+      report.unbanned_groups = static_cast<int64_t>(plain.size() + attention.size());
+      report.recomputed_attention = static_cast<int64_t>(attention.size());
+      report.fell_back_to_full = true;
+      return Status::Ok();
+    }
     Undo();
     std::string where;
     for (const auto& [k, v] : at) where += fmt::format("{}{}={}", where.empty() ? "" : ", ", k, v);
     return Status(StatusCode::kInvalidArgument,
                   fmt::format("memory budget {} bytes does not fit at {}: the smallest peak "
-                              "sequence-aware checkpointing reaches is {} bytes (a budget of at "
-                              "least {} bytes would fit; policy 'full' needs {} bytes)",
-                              o_.memory_budget, where, best, best, full_peak.bytes));
+                              "sequence-aware checkpointing reaches (recomputing up to every "
+                              "GEMM and attention) is {} bytes (a budget of at least {} bytes "
+                              "would fit; policy 'full' needs {} bytes)",
+                              o_.memory_budget, where, best, best, full_peak));
   }
 
   struct Change {
@@ -472,10 +619,13 @@ class Checkpointer {
   Graph& g_;
   CheckpointOptions o_;
   ir::DimBindings reference_;
+  ir::DimBindings weigh_;
   std::unordered_set<const Node*> forward_;
   const Node* forward_end_ = nullptr;
   std::unordered_set<const Value*> views_;
   std::unordered_set<const Value*> keep_;
+  /// Budget mode: full's keep set, never recomputed once anything banned is.
+  std::unordered_set<const Value*> full_keep_;
   std::unordered_map<const Value*, Value*> clone_of_;
   std::vector<Node*> clones_;
   std::vector<Change> changed_;

@@ -17,9 +17,13 @@ struct CheckpointOptions {
   /// never recompute attention, other O(S^2) ops, random ops or
   /// collectives; recompute cheap O(S) ops where that saves bytes (min-cut).
   std::string policy = "sac";
-  /// sac only; 0: no budget. Otherwise recompute more (GEMMs, cheapest FLOPs
-  /// per byte first) until the predicted per-rank peak at `budget_bindings`
-  /// is at most this many bytes; an error names the smallest budget sac reaches.
+  /// sac only; 0: no budget. Otherwise recompute more until the predicted
+  /// per-rank peak at `budget_bindings` is at most this many bytes: GEMM
+  /// groups, then other O(S^2) groups (cheapest FLOPs per byte first), then
+  /// attention layer by layer (sdpa_forward's out + logsumexp and the
+  /// all_to_alls around it), and last full's keep set, so a budget that
+  /// `full` meets is met. Random ops are never recomputed. An error names the
+  /// smallest peak over the whole escalation.
   int64_t memory_budget = 0;
   /// Symbol values (S, B) at which the budget is checked.
   ir::DimBindings budget_bindings;
@@ -41,9 +45,14 @@ struct CheckpointReport {
   /// Bytes the forward keeps for the backward (live right after the forward).
   ir::DimExpr saved_bytes;
   /// Budget mode: the predicted peak at budget_bindings, and how many
-  /// GEMM groups were allowed to be recomputed.
+  /// groups (GEMM, O(S^2), attention) were allowed to be recomputed.
   int64_t budget_peak = 0;
   int64_t unbanned_groups = 0;
+  /// Budget mode: attention groups (layers) recomputed, of how many.
+  int64_t recomputed_attention = 0;
+  int64_t attention_groups = 0;
+  /// Budget mode: only full's keep set fit (the end of the escalation).
+  bool fell_back_to_full = false;
 };
 
 /// Rewrites `graph` for `options.policy`: values the backward reads that the

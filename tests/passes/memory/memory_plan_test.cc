@@ -3,6 +3,7 @@
 // budgets are met or refused with the smallest budget that would fit.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 
 #include "autodiff/autodiff.h"
@@ -136,6 +137,119 @@ TEST(CheckpointTest, BudgetIsMetOrRefusedWithTheMinimum) {
   EXPECT_NE(refused.error.find("memory budget 1000 bytes does not fit"), std::string::npos)
       << refused.error;
   EXPECT_NE(refused.error.find("would fit"), std::string::npos) << refused.error;
+}
+
+int64_t MaxOf(const std::vector<int64_t>& v) { return *std::max_element(v.begin(), v.end()); }
+
+/// The checkpoint report of `policy` (with `budget` at S = seq, B = 1) on
+/// `config`'s single-device joint graph, and the plan's peak at (seq, 1).
+std::pair<passes::CheckpointReport, int64_t> CheckpointDirect(const frontend::ModelConfig& config,
+                                                              const std::string& policy,
+                                                              int64_t seq, int64_t budget = 0) {
+  passes::SetCostTarget({.cpu_threads = at::get_num_threads()});
+  auto model = frontend::BuildCausalLm(config, {});
+  AUTOSP_CHECK(model.ok(), "{}", model.status().ToString());
+  auto grads = autodiff::Differentiate(*model->graph);
+  AUTOSP_CHECK(grads.ok(), "{}", grads.status().ToString());
+  passes::CheckpointOptions o;
+  o.policy = policy;
+  o.num_forward_outputs = grads->num_forward_outputs;
+  o.memory_budget = budget;
+  o.budget_bindings = {{"B", 1}, {"S", seq}};
+  auto report = passes::ApplyCheckpointing(*model->graph, o);
+  AUTOSP_CHECK(report.ok(), "{}", report.status().ToString());
+  auto plan = passes::PlanMemory(*model->graph);
+  AUTOSP_CHECK(plan.ok(), "{}", plan.status().ToString());
+  return {*report, plan->peak.Evaluate({{"B", 1}, {"S", seq}})->bytes};
+}
+
+// A budget just above full's peak, below anything that keeps attention
+// outputs: sac escalates into attention (and its all_to_alls under SP), fits
+// (predicted and measured), recomputes no more than full, and keeps the
+// loss and gradients of `none`.
+TEST(CheckpointTest, BudgetEscalatesThroughAttentionWhereFullFits) {
+  // Enough layers that saved activations, not the backward's transients,
+  // set full's peak: GEMM groups alone then cannot reach it.
+  const int layers = 8;
+  const frontend::ModelConfig config = ParseConfig(LlamaJson(4, 4, layers));
+  const int64_t seq = 2048;
+  // One intra-op thread: a loaded machine must not change the GEMMs'
+  // summation order between the runs compared bit-for-bit (MKL adapts its
+  // thread count), which at 1e-6 it otherwise can.
+  const int threads = at::get_num_threads();
+  at::set_num_threads(1);
+  struct Restore {
+    int n;
+    ~Restore() { at::set_num_threads(n); }
+  } restore{threads};
+  for (int sp : {1, 2}) {
+    SCOPED_TRACE(fmt::format("sp {}", sp));
+    std::map<std::string, StepResult> r;
+    for (const char* policy : {"none", "full"}) {
+      train::CompileOptions o;
+      o.checkpoint_policy = policy;
+      r[policy] = RunStep(config, sp, seq, 1, o);
+      ASSERT_TRUE(r[policy].error.empty()) << r[policy].error;
+    }
+    train::CompileOptions o;
+    o.checkpoint_policy = "sac";
+    o.budget_seq_len = seq;
+    o.memory_budget_bytes = MaxOf(r["full"].predicted) + MaxOf(r["full"].predicted) / 100;
+    StepResult fit = RunStep(config, sp, seq, 1, o);
+    ASSERT_TRUE(fit.error.empty()) << fit.error;
+    for (size_t rank = 0; rank < fit.measured.size(); ++rank) {
+      EXPECT_LE(fit.predicted[rank], o.memory_budget_bytes) << "rank " << rank;
+      EXPECT_LE(PeakError(fit.predicted[rank], fit.measured[rank]), 0.05)
+          << "rank " << rank << ": predicted " << fit.predicted[rank] << " measured "
+          << fit.measured[rank];
+    }
+    EXPECT_LE(Eval(fit.extra_flops, seq, 1), Eval(r["full"].extra_flops, seq, 1));
+    EXPECT_LE(RelError(fit.loss, r["none"].loss), 1e-6);
+    ASSERT_EQ(fit.grads.size(), r["none"].grads.size());
+    for (size_t i = 0; i < fit.grads.size(); ++i) {
+      EXPECT_LE(RelError(fit.grads[i], r["none"].grads[i]), 1e-6) << "grad " << i;
+    }
+    if (sp == 1) {
+      // The same budget on the same graph: attention was recomputed, in
+      // fewer layers than all or with fewer FLOPs than full.
+      auto [report, peak] = CheckpointDirect(config, "sac", seq, o.memory_budget_bytes);
+      EXPECT_EQ(report.attention_groups, layers);
+      EXPECT_GT(report.recomputed_attention, 0);
+      EXPECT_LE(peak, o.memory_budget_bytes);
+      EXPECT_EQ(peak, report.budget_peak);
+      // Plain sac is unchanged by the budget mode: it never recomputes attention.
+      auto [plain, plain_peak] = CheckpointDirect(config, "sac", seq);
+      EXPECT_EQ(plain.recomputed_attention, 0);
+      EXPECT_GT(plain_peak, o.memory_budget_bytes);
+    }
+  }
+}
+
+// The refusal names the minimum over the whole escalation: at most full's
+// peak, and a budget of exactly that fits.
+TEST(CheckpointTest, ImpossibleBudgetNamesTheEscalationMinimum) {
+  const frontend::ModelConfig config = ParseConfig(LlamaJson(4, 4, 4));
+  const int64_t seq = 2048;
+  train::CompileOptions o;
+  o.checkpoint_policy = "full";
+  StepResult full = RunStep(config, 1, seq, 1, o);
+  ASSERT_TRUE(full.error.empty()) << full.error;
+  o.checkpoint_policy = "sac";
+  o.budget_seq_len = seq;
+  o.memory_budget_bytes = 1000;
+  StepResult refused = RunStep(config, 1, seq, 1, o);
+  const std::string key = "a budget of at least ";
+  const size_t at = refused.error.find(key);
+  ASSERT_NE(at, std::string::npos) << refused.error;
+  const int64_t minimum = std::stoll(refused.error.substr(at + key.size()));
+  EXPECT_GT(minimum, 1000);
+  EXPECT_LE(minimum, full.predicted[0]);
+  o.memory_budget_bytes = minimum;
+  StepResult fit = RunStep(config, 1, seq, 1, o);
+  ASSERT_TRUE(fit.error.empty()) << fit.error;
+  EXPECT_LE(fit.predicted[0], minimum);
+  o.memory_budget_bytes = minimum - 1;
+  EXPECT_NE(RunStep(config, 1, seq, 1, o).error.find("does not fit"), std::string::npos);
 }
 
 TEST(CheckpointTest, UnknownPolicyIsAnError) {
