@@ -6,13 +6,11 @@
 #include <cstdio>
 #include <map>
 
-#include "autodiff/autodiff.h"
 #include "cli/commands.h"
 #include "frontend/model_config.h"
 #include "frontend/models/causal_lm.h"
 #include "ir/op_registry.h"
-#include "passes/pass_manager.h"
-#include "passes/sp_partition.h"
+#include "train/lower.h"
 
 namespace autosp::cli {
 namespace {
@@ -37,19 +35,10 @@ void Explain(const ExplainArgs& args) {
   auto model = frontend::BuildCausalLm(*config, options);
   if (!model.ok()) Fail(2, model.status().message());
   ir::Graph& graph = *model->graph;
-  if (Status s = graph.dims().SetMeshAxis("sp", args.sp); !s.ok()) Fail(2, s.message());
-  passes::PassManager pm;
-  pm.AddPass(passes::CreateSpPartitionPass());
-  if (auto r = pm.Run(graph); !r.ok()) Fail(1, r.status().message());
-  if (args.backward) {
-    auto grads = autodiff::Differentiate(graph);
-    if (!grads.ok()) Fail(1, grads.status().message());
-    passes::SpSyncGradientsOptions sync;
-    sync.first_grad_output = grads->num_forward_outputs;
-    passes::PassManager pm2;
-    pm2.AddPass(passes::CreateSpSyncGradientsPass(sync));
-    if (auto r = pm2.Run(graph); !r.ok()) Fail(1, r.status().message());
-  }
+  train::LowerOptions lower;
+  lower.sp = args.sp;
+  lower.differentiate = args.backward;
+  if (auto r = train::LowerForTraining(graph, lower); !r.ok()) Fail(1, r.status().message());
   if (!args.summary_only) std::fputs(graph.ToString().c_str(), stdout);
 
   // Summary: collectives by kind, with the bytes each moves per step.

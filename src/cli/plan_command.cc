@@ -16,7 +16,6 @@
 #include <cstdio>
 #include <map>
 
-#include "autodiff/autodiff.h"
 #include "cli/commands.h"
 #include "frontend/model_config.h"
 #include "frontend/models/causal_lm.h"
@@ -24,9 +23,8 @@
 #include "passes/memory/checkpoint.h"
 #include "passes/memory/cost_model.h"
 #include "passes/memory/memory_plan.h"
-#include "passes/pass_manager.h"
-#include "passes/sp_partition.h"
 #include "support/units.h"
+#include "train/lower.h"
 
 namespace autosp::cli {
 namespace {
@@ -101,29 +99,15 @@ StatusOr<PolicyPlan> TryBuildPlan(const frontend::ModelConfig& config, const Pla
   p.policy = budget > 0 ? policy + "+budget" : policy;
   p.graph = std::move(model.graph);
   ir::Graph& g = *p.graph;
-  if (a.sp > 1) {
-    AUTOSP_RETURN_IF_ERROR(g.dims().SetMeshAxis("sp", a.sp));
-    passes::PassManager pm;
-    pm.AddPass(passes::CreateSpPartitionPass());
-    AUTOSP_RETURN_IF_ERROR(pm.Run(g).status());
-  }
-  AUTOSP_ASSIGN_OR_RETURN(autodiff::GradInfo grads, autodiff::Differentiate(g));
-  if (a.sp > 1) {
-    passes::SpSyncGradientsOptions sync;
-    sync.first_grad_output = grads.num_forward_outputs;
-    passes::PassManager pm;
-    pm.AddPass(passes::CreateSpSyncGradientsPass(sync));
-    AUTOSP_RETURN_IF_ERROR(pm.Run(g).status());
-  }
-  if (policy != "none") {
-    passes::CheckpointOptions ckpt;
-    ckpt.policy = policy;
-    ckpt.num_forward_outputs = grads.num_forward_outputs;
-    ckpt.memory_budget = budget;
-    ckpt.budget_bindings = std::move(budget_bindings);
-    AUTOSP_ASSIGN_OR_RETURN(passes::CheckpointReport report, passes::ApplyCheckpointing(g, ckpt));
-    p.recompute_flops = report.recompute_flops;
-    p.report = std::move(report);
+  train::LowerOptions lower;
+  lower.sp = a.sp;
+  lower.checkpoint_policy = policy;
+  lower.memory_budget_bytes = budget;
+  lower.budget_bindings = std::move(budget_bindings);
+  AUTOSP_ASSIGN_OR_RETURN(train::LoweredGraph lowered, train::LowerForTraining(g, lower));
+  if (lowered.checkpoint) {
+    p.recompute_flops = lowered.checkpoint->recompute_flops;
+    p.report = std::move(*lowered.checkpoint);
   }
   AUTOSP_ASSIGN_OR_RETURN(p.plan, passes::PlanMemory(g));
   p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -2,11 +2,8 @@
 
 #include <ATen/ATen.h>
 
-#include "ir/verifier.h"
-#include "passes/memory/checkpoint.h"
-#include "passes/pass_manager.h"
-#include "passes/sp_partition.h"
 #include "runtime/comm/communicator.h"
+#include "train/lower.h"
 
 namespace autosp::train {
 
@@ -40,39 +37,18 @@ StatusOr<CompiledStep> CompileTracedModel(frontend::TracedModel model,
   step.model = std::move(model);
   ir::Graph& graph = *step.model.graph;
 
-  passes::PassManagerOptions pm_options;
+  LowerOptions lower;
+  lower.sp = options.sp;
+  lower.checkpoint_policy = options.checkpoint_policy;
+  lower.memory_budget_bytes = options.memory_budget_bytes;
+  if (options.budget_seq_len > 0) lower.budget_bindings = {{"B", 1}, {"S", options.budget_seq_len}};
   if (!options.dump_dir.empty()) {
-    pm_options.dump_after = "all";
-    pm_options.dump_dir = options.dump_dir;
+    lower.pass_options.dump_after = "all";
+    lower.pass_options.dump_dir = options.dump_dir;
   }
-  if (options.sp > 1) {
-    AUTOSP_RETURN_IF_ERROR(graph.dims().SetMeshAxis("sp", options.sp));
-    passes::PassManager pm(pm_options);
-    pm.AddPass(passes::CreateSpPartitionPass());
-    AUTOSP_RETURN_IF_ERROR(pm.Run(graph).status());
-  }
-  AUTOSP_ASSIGN_OR_RETURN(step.grads, autodiff::Differentiate(graph));
-  if (options.sp > 1) {
-    passes::SpSyncGradientsOptions sync;
-    sync.first_grad_output = step.grads.num_forward_outputs;
-    passes::PassManager pm(pm_options);
-    pm.AddPass(passes::CreateSpSyncGradientsPass(sync));
-    AUTOSP_RETURN_IF_ERROR(pm.Run(graph).status());
-  }
-  if (options.checkpoint_policy != "none") {
-    passes::CheckpointOptions ckpt;
-    ckpt.policy = options.checkpoint_policy;
-    ckpt.num_forward_outputs = step.grads.num_forward_outputs;
-    ckpt.memory_budget = options.memory_budget_bytes;
-    if (options.budget_seq_len > 0) {
-      ckpt.budget_bindings["B"] = 1;
-      ckpt.budget_bindings["S"] = options.budget_seq_len;
-    }
-    AUTOSP_ASSIGN_OR_RETURN(passes::CheckpointReport report,
-                            passes::ApplyCheckpointing(graph, ckpt));
-    AUTOSP_RETURN_IF_ERROR(ir::VerifyGraph(graph));
-    step.recompute_flops = report.recompute_flops;
-  }
+  AUTOSP_ASSIGN_OR_RETURN(LoweredGraph lowered, LowerForTraining(graph, lower));
+  step.grads = std::move(lowered.grads);
+  if (lowered.checkpoint) step.recompute_flops = lowered.checkpoint->recompute_flops;
   runtime::ExecOptions exec;
   if (options.sp > 1) exec.mesh_axes["sp"] = options.sp_comm;
   AUTOSP_ASSIGN_OR_RETURN(step.executor, runtime::Executor::Create(graph, exec));
