@@ -81,10 +81,7 @@ using ir::Node;
 using ir::OpKind;
 using ir::Value;
 
-bool IsFloat(const Value* v) {
-  return v->dtype() == ir::DType::kF32 || v->dtype() == ir::DType::kBF16 ||
-         v->dtype() == ir::DType::kF16;
-}
+bool IsFloat(const Value* v) { return ir::IsFloatingPoint(v->dtype()); }
 
 // Step 1.
 Status RewriteAttentionForTraining(Graph& graph, const std::unordered_set<const Value*>& active) {
