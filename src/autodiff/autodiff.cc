@@ -244,6 +244,7 @@ StatusOr<GradInfo> Differentiate(Graph& graph, const AutodiffOptions& options) {
     info.grad_output_index.push_back(graph.outputs().size());
     graph.AddOutput(g);
   }
+  graph.set_num_forward_outputs(info.num_forward_outputs);
   return info;
 }
 

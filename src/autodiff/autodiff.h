@@ -30,7 +30,8 @@ struct GradInfo {
 
 /// Makes `graph` the joint graph: appends the backward (seeded with
 /// d loss / d loss = 1) and one output per parameter holding its gradient
-/// (zeros for a parameter the loss does not depend on). Before that it rewrites
+/// (zeros for a parameter the loss does not depend on), and records the
+/// forward's output count in the graph (Note [Joint graph outputs]). Before that it rewrites
 /// every scaled_dot_product_attention on the gradient path into sdpa_forward,
 /// whose logsumexp result the backward reads instead of recomputing the scores.
 /// Errors: the loss is not a floating scalar; an op on the gradient path has

@@ -116,6 +116,7 @@ void Graph::EraseOutput(size_t i) {
     outputs_[j]->RemoveUse(Use{nullptr, static_cast<int>(j)});
   }
   outputs_.erase(outputs_.begin() + static_cast<std::ptrdiff_t>(i));
+  if (num_forward_outputs_ && i < *num_forward_outputs_) --*num_forward_outputs_;
   for (size_t j = i; j < outputs_.size(); ++j) {
     outputs_[j]->AddUse(Use{nullptr, static_cast<int>(j)});
   }

@@ -262,6 +262,14 @@ class Graph {
   /// Removes output i.
   void EraseOutput(size_t i);
   const std::vector<Value*>& outputs() const { return outputs_; }
+  /// Note [Joint graph outputs]: autodiff sets this. Outputs [0, n) are the
+  /// forward's (the loss first); the rest are gradients, one per parameter
+  /// input in input order. Printed as `return ... {forward_outputs=n}`, so
+  /// passes run on a parsed joint graph (sp-sync-gradients, checkpoint) know
+  /// which outputs are which. nullopt: not differentiated, every output is
+  /// the forward's. EraseOutput keeps it in step.
+  std::optional<size_t> num_forward_outputs() const { return num_forward_outputs_; }
+  void set_num_forward_outputs(std::optional<size_t> n) { num_forward_outputs_ = n; }
 
   // --- nodes ----------------------------------------------------------------
 
@@ -309,6 +317,7 @@ class Graph {
   std::vector<std::unique_ptr<Value>> inputs_;
   std::vector<Value*> input_handles_;
   std::vector<Value*> outputs_;
+  std::optional<size_t> num_forward_outputs_;
   Node* first_ = nullptr;
   Node* last_ = nullptr;
   size_t num_nodes_ = 0;

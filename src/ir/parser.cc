@@ -624,6 +624,20 @@ StatusOr<std::unique_ptr<Graph>> Parser::ParseGraph() {
           if (!ConsumePunct(',')) break;
         }
       }
+      // Note [Joint graph outputs] (graph.h): `return ... {forward_outputs=N}`.
+      if (ConsumePunct('{')) {
+        if (!IsIdent("forward_outputs")) return Expected("'forward_outputs' after 'return ... {'");
+        Advance();
+        AUTOSP_RETURN_IF_ERROR(ExpectPunct('=', "after 'forward_outputs'"));
+        size_t at = tok_.offset;
+        AUTOSP_ASSIGN_OR_RETURN(int64_t n, ParseInt("the number of forward outputs"));
+        if (n < 1 || static_cast<size_t>(n) > graph_->outputs().size()) {
+          return ErrorAt(at, fmt::format("forward_outputs={} must be in [1, {}] (the outputs)", n,
+                                         graph_->outputs().size()));
+        }
+        graph_->set_num_forward_outputs(static_cast<size_t>(n));
+        AUTOSP_RETURN_IF_ERROR(ExpectPunct('}', "after forward_outputs=N"));
+      }
       AUTOSP_RETURN_IF_ERROR(ExpectPunct('}', "to close the graph after 'return'"));
       break;
     }

@@ -179,6 +179,9 @@ std::string PrintGraph(const Graph& graph) {
     app(i == 0 ? " %" : ", %");
     app(namer.Name(outputs[i]));
   }
+  if (graph.num_forward_outputs()) {
+    fmt::format_to(std::back_inserter(out), " {{forward_outputs={}}}", *graph.num_forward_outputs());
+  }
   app("\n}\n");
   return fmt::to_string(out);
 }

@@ -41,6 +41,11 @@ class Verifier {
         return Fail(fmt::format("output {} refers to an erased node", i));
       }
     }
+    if (std::optional<size_t> n = graph_.num_forward_outputs();
+        n && (*n == 0 || *n > graph_.outputs().size())) {
+      return Fail(fmt::format("forward_outputs={} but the graph has {} outputs", *n,
+                              graph_.outputs().size()));
+    }
     size_t expected = operand_slots + graph_.outputs().size();
     if (use_count_ != expected) {
       return Fail(fmt::format("use lists hold {} uses but the graph has {} operand and output slots",
