@@ -11,7 +11,7 @@
 
 #include "runtime/comm/communicator.h"
 #include "support/units.h"
-#include "train/checkpoint.h"
+#include "train/snapshot.h"
 #include "train/data.h"
 #include "train/engine.h"
 #include "train/metrics_log.h"
@@ -84,8 +84,8 @@ StatusOr<TrainReport> RunTraining(const DsConfig& config, const TrainOptions& op
 
   TrainerState state;
   if (!options.resume_from.empty()) {
-    AUTOSP_ASSIGN_OR_RETURN(LoadedCheckpoint ckpt, LoadCheckpoint(options.resume_from));
-    AUTOSP_RETURN_IF_ERROR(RestoreCheckpoint(*engine, ckpt));
+    AUTOSP_ASSIGN_OR_RETURN(LoadedSnapshot ckpt, LoadSnapshot(options.resume_from));
+    AUTOSP_RETURN_IF_ERROR(RestoreSnapshot(*engine, ckpt));
     state = ckpt.state;
     say(fmt::format("resumed from {} at step {}", ckpt.path, state.step));
   }
@@ -146,10 +146,10 @@ StatusOr<TrainReport> RunTraining(const DsConfig& config, const TrainOptions& op
                             state.step % config.autosp.save_interval == 0) ||
                            state.step == total);
     if (save_now) {
-      SaveOptions save;
+      SnapshotSaveOptions save;
       save.crash_after_weights = options.crash_in_save_at_step == state.step;
       AUTOSP_ASSIGN_OR_RETURN(report.last_checkpoint,
-                              SaveCheckpoint(*engine, state, options.save_dir, save));
+                              SaveSnapshot(*engine, state, options.save_dir, save));
     }
   }
   if (tty) std::fprintf(out, "\r\033[K");

@@ -28,7 +28,7 @@ struct TrainOptions {
   std::string save_dir;        ///< checkpoint here (every autosp.save_interval and at the end)
   std::string resume_from;     ///< a save directory or step directory
   std::string metrics_file;    ///< overrides autosp.metrics_file
-  /// Test hook: die in the middle of the save at this step (see SaveOptions).
+  /// Test hook: die in the middle of the save at this step (see SnapshotSaveOptions).
   int64_t crash_in_save_at_step = -1;
 };
 

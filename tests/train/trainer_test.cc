@@ -12,7 +12,7 @@
 
 #include "runtime/safetensors.h"
 #include "tests/runtime/comm/comm_test_util.h"
-#include "train/checkpoint.h"
+#include "train/snapshot.h"
 #include "train/data.h"
 #include "train/engine.h"
 #include "train/ds_config.h"
@@ -174,15 +174,15 @@ TEST(TrainerTest, AFailedSaveLeavesThePreviousCheckpoint) {
                                    Model::FromConfig(*Parse(Config("\"train_batch_size\": 1")).model));
   ASSERT_TRUE(engine.ok()) << engine.status().ToString();
   ASSERT_TRUE((*engine)->Compile().ok());
-  SaveOptions fail;
+  SnapshotSaveOptions fail;
   fail.fail_after_weights = true;
-  auto saved = SaveCheckpoint(**engine, TrainerState{4, 4}, dir, fail);
+  auto saved = SaveSnapshot(**engine, TrainerState{4, 4}, dir, fail);
   ASSERT_FALSE(saved.ok());
   EXPECT_EQ(saved.status().message(),
             fmt::format("saving checkpoint {}/step-000004: injected failure after writing the "
                         "weights",
                         dir));
-  auto ckpt = LoadCheckpoint(dir);
+  auto ckpt = LoadSnapshot(dir);
   ASSERT_TRUE(ckpt.ok()) << ckpt.status().ToString();
   EXPECT_EQ(ckpt->state.step, 2);
   EXPECT_TRUE(ckpt->path.ends_with("step-000002"));

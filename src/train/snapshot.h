@@ -1,4 +1,6 @@
-// Training checkpoints.
+// Training snapshots ("checkpoints" to the user: --save, --resume): the
+// weights, optimizer state and loop position on disk. Not to be confused
+// with activation checkpointing (passes/memory/activation_checkpoint.h).
 //
 // Layout of a save directory:
 //   DIR/latest                      the name of the newest complete checkpoint
@@ -35,14 +37,14 @@ struct TrainerState {
 };
 
 /// A checkpoint read back.
-struct LoadedCheckpoint {
+struct LoadedSnapshot {
   std::string path;  ///< the step-N directory
   TrainerState state;
   std::map<std::string, at::Tensor> weights;
   std::map<std::string, at::Tensor> optimizer;  ///< moments and rng_state.cpu
 };
 
-struct SaveOptions {
+struct SnapshotSaveOptions {
   /// Test hook: the process _exit()s with code 9 after writing the weights
   /// into the temporary directory (a crash in the middle of a save).
   bool crash_after_weights = false;
@@ -53,15 +55,15 @@ struct SaveOptions {
 /// Saves `engine` and `state` under `dir` (see above). A collective: every
 /// rank calls it (the optimizer state is gathered over DP); world rank 0
 /// writes. Returns the step directory.
-StatusOr<std::string> SaveCheckpoint(Engine& engine, const TrainerState& state,
-                                     const std::string& dir, const SaveOptions& options = {});
+StatusOr<std::string> SaveSnapshot(Engine& engine, const TrainerState& state,
+                                   const std::string& dir, const SnapshotSaveOptions& options = {});
 
 /// Reads the checkpoint `path` names: a step-N directory, or a save
 /// directory (its `latest`).
-StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path);
+StatusOr<LoadedSnapshot> LoadSnapshot(const std::string& path);
 
 /// Puts a loaded checkpoint into an engine (after Compile) and restores the
 /// CPU random generator.
-Status RestoreCheckpoint(Engine& engine, const LoadedCheckpoint& checkpoint);
+Status RestoreSnapshot(Engine& engine, const LoadedSnapshot& checkpoint);
 
 }  // namespace autosp::train

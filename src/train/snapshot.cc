@@ -1,4 +1,4 @@
-#include "train/checkpoint.h"
+#include "train/snapshot.h"
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
@@ -24,7 +24,7 @@ namespace {
 
 Status WriteCheckpointFiles(Engine& engine, const TrainerState& state, const fs::path& tmp,
                             const std::vector<std::pair<std::string, at::Tensor>>& moments,
-                            const SaveOptions& options) {
+                            const SnapshotSaveOptions& options) {
   std::vector<std::pair<std::string, at::Tensor>> weights;
   for (size_t i = 0; i < engine.parameters().size(); ++i) {
     weights.emplace_back(engine.parameter_names()[i], engine.parameters()[i]);
@@ -59,8 +59,8 @@ Status Unavailable(const std::string& what, const std::error_code& ec) {
 
 }  // namespace
 
-StatusOr<std::string> SaveCheckpoint(Engine& engine, const TrainerState& state,
-                                     const std::string& dir, const SaveOptions& options) {
+StatusOr<std::string> SaveSnapshot(Engine& engine, const TrainerState& state,
+                                   const std::string& dir, const SnapshotSaveOptions& options) {
   // Every rank joins the gather; only world rank 0 writes.
   std::vector<std::pair<std::string, at::Tensor>> moments = engine.GatherOptimizerState();
   const std::string name = fmt::format("step-{:06d}", state.step);
@@ -98,7 +98,7 @@ StatusOr<std::string> SaveCheckpoint(Engine& engine, const TrainerState& state,
   return final_dir.string();
 }
 
-StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path) {
+StatusOr<LoadedSnapshot> LoadSnapshot(const std::string& path) {
   fs::path step_dir(path);
   if (fs::exists(step_dir / "latest")) {
     std::ifstream in(step_dir / "latest");
@@ -118,7 +118,7 @@ StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path) {
   if (j.is_discarded() || !j.contains("step") || !j.contains("data_position")) {
     return ParseError("{}: not a valid trainer state", state_path.string());
   }
-  LoadedCheckpoint ckpt;
+  LoadedSnapshot ckpt;
   ckpt.path = step_dir.string();
   ckpt.state.step = j["step"].get<int64_t>();
   ckpt.state.data_position = j["data_position"].get<int64_t>();
@@ -129,7 +129,7 @@ StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path) {
   return ckpt;
 }
 
-Status RestoreCheckpoint(Engine& engine, const LoadedCheckpoint& ckpt) {
+Status RestoreSnapshot(Engine& engine, const LoadedSnapshot& ckpt) {
   AUTOSP_RETURN_IF_ERROR(engine.LoadState(ckpt.weights, ckpt.optimizer, ckpt.state.step)
                              .WithContext("resuming from " + ckpt.path));
   auto rng = ckpt.optimizer.find("rng_state.cpu");
