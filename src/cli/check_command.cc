@@ -12,8 +12,8 @@
 #include "runtime/comm/c10d_communicator.h"
 #include "runtime/comm/mesh.h"
 #include "runtime/dist_env.h"
-#include "train/model_check.h"
-#include "train/sp_check.h"
+#include "verify/model_check.h"
+#include "verify/sp_check.h"
 
 namespace autosp::cli {
 namespace {
@@ -23,7 +23,7 @@ namespace {
   throw CLI::RuntimeError(code);
 }
 
-void RunSp(const train::ModelCheckOptions& base, int sp, double timeout_s) {
+void RunSp(const verify::ModelCheckOptions& base, int sp, double timeout_s) {
   auto env = runtime::ReadDistEnv();
   if (!env.ok()) Fail(2, env.status().message());
   if (env->world_size % sp != 0) {
@@ -38,7 +38,7 @@ void RunSp(const train::ModelCheckOptions& base, int sp, double timeout_s) {
   try {
     runtime::CommMesh mesh =
         runtime::BuildCommMesh(**world, runtime::MeshShape{env->world_size / sp, sp});
-    train::SpCheckOptions options;
+    verify::SpCheckOptions options;
     options.model_path = base.model_path;
     options.seq = base.seq;
     options.batch = base.batch;
@@ -46,9 +46,9 @@ void RunSp(const train::ModelCheckOptions& base, int sp, double timeout_s) {
     options.tolerance = base.tolerance;
     options.padding = base.padding;
     const bool printer = env->rank == 0;
-    auto report = train::RunSpCheck(*mesh.sp, options, printer ? stdout : nullptr);
+    auto report = verify::RunSpCheck(*mesh.sp, options, printer ? stdout : nullptr);
     if (!report.ok()) Fail(2, fmt::format("rank {}: {}", env->rank, report.status().message()));
-    if (printer) std::fputs(train::FormatSpCheckReport(*report, options.tolerance).c_str(), stdout);
+    if (printer) std::fputs(verify::FormatSpCheckReport(*report, options.tolerance).c_str(), stdout);
     mesh.world->Barrier();
     if (!report->ok) throw CLI::RuntimeError(1);
   } catch (const runtime::CommError& e) {
@@ -59,7 +59,7 @@ void RunSp(const train::ModelCheckOptions& base, int sp, double timeout_s) {
 }  // namespace
 
 void AddCheckCommand(CLI::App& app) {
-  auto options = std::make_shared<train::ModelCheckOptions>();
+  auto options = std::make_shared<verify::ModelCheckOptions>();
   auto sp = std::make_shared<int>(0);
   auto timeout = std::make_shared<double>(300);
   auto* cmd = app.add_subcommand(
@@ -87,9 +87,9 @@ void AddCheckCommand(CLI::App& app) {
       RunSp(*options, *sp, *timeout);
       return;
     }
-    auto report = train::RunModelCheck(*options, stdout);
+    auto report = verify::RunModelCheck(*options, stdout);
     if (!report.ok()) Fail(2, report.status().message());
-    std::fputs(train::FormatModelCheckReport(*report, options->tolerance).c_str(), stdout);
+    std::fputs(verify::FormatModelCheckReport(*report, options->tolerance).c_str(), stdout);
     if (!report->ok) throw CLI::RuntimeError(1);
   });
 }

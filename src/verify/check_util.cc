@@ -1,10 +1,10 @@
-#include "train/check_util.h"
+#include "verify/check_util.h"
 
 #include <ATen/ATen.h>
 
 #include <cmath>
 
-namespace autosp::train {
+namespace autosp::verify {
 
 double RelError(const at::Tensor& a, const at::Tensor& b) {
   const at::Tensor ad = a.to(at::kDouble), bd = b.to(at::kDouble);
@@ -46,4 +46,4 @@ StatusOr<PaddingPlan> ApplyRightPadding(const frontend::ModelConfig& config,
   return plan;
 }
 
-}  // namespace autosp::train
+}  // namespace autosp::verify

@@ -1,7 +1,7 @@
 // Steps: (1) config and weights; (2) trace, differentiate, bind kernels;
 // (3) one compiled step; (4) the eager reference on the same weights and
 // batch, under autograd; (5) compare the loss and every parameter gradient.
-#include "train/model_check.h"
+#include "verify/model_check.h"
 
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/autograd.h>
@@ -18,9 +18,9 @@
 #include "runtime/memory_tracker.h"
 #include "runtime/safetensors.h"
 #include "support/units.h"
-#include "train/check_util.h"
+#include "verify/check_util.h"
 
-namespace autosp::train {
+namespace autosp::verify {
 namespace {
 
 double Seconds(std::chrono::steady_clock::time_point since) {
@@ -142,4 +142,4 @@ std::string FormatModelCheckReport(const ModelCheckReport& r, double tolerance) 
   return out;
 }
 
-}  // namespace autosp::train
+}  // namespace autosp::verify

@@ -3,14 +3,14 @@
 // gradient within 1e-5 relative error (fp32). Configs span the Llama family
 // (GQA ratios 1, 2, 4; tied and untied; biases; head dims 16..128; llama3
 // RoPE scaling) and GPT-2, at odd sequence lengths.
-#include "train/model_check.h"
+#include "verify/model_check.h"
 
 #include <filesystem>
 #include <fstream>
 
 #include <gtest/gtest.h>
 
-namespace autosp::train {
+namespace autosp::verify {
 namespace {
 
 struct ModelCase {
@@ -98,4 +98,4 @@ TEST(ModelCheckErrorTest, UnknownArchitectureIsNamed) {
 }
 
 }  // namespace
-}  // namespace autosp::train
+}  // namespace autosp::verify

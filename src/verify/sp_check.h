@@ -14,7 +14,7 @@ namespace autosp::runtime {
 class Communicator;
 }
 
-namespace autosp::train {
+namespace autosp::verify {
 
 struct SpCheckOptions {
   std::string model_path;   ///< HF config.json
@@ -53,4 +53,4 @@ StatusOr<SpCheckReport> RunSpCheck(runtime::Communicator& sp_comm, const SpCheck
 /// The lines `autosp check --sp` prints.
 std::string FormatSpCheckReport(const SpCheckReport& report, double tolerance);
 
-}  // namespace autosp::train
+}  // namespace autosp::verify

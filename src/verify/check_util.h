@@ -12,7 +12,7 @@
 #include "reference/reference_model.h"
 #include "support/status.h"
 
-namespace autosp::train {
+namespace autosp::verify {
 
 /// ‖a − b‖ / ‖b‖ in double; 0 when both are zero, inf when only b is.
 double RelError(const at::Tensor& a, const at::Tensor& b);
@@ -39,4 +39,4 @@ struct PaddingPlan {
 StatusOr<PaddingPlan> ApplyRightPadding(const frontend::ModelConfig& config,
                                         const std::string& mode, reference::Batch* batch);
 
-}  // namespace autosp::train
+}  // namespace autosp::verify

@@ -8,7 +8,7 @@
 
 #include "support/status.h"
 
-namespace autosp::train {
+namespace autosp::verify {
 
 struct ModelCheckOptions {
   std::string model_path;    ///< HF config.json
@@ -44,4 +44,4 @@ StatusOr<ModelCheckReport> RunModelCheck(const ModelCheckOptions& options, std::
 /// The report as the lines `autosp check` prints.
 std::string FormatModelCheckReport(const ModelCheckReport& report, double tolerance);
 
-}  // namespace autosp::train
+}  // namespace autosp::verify

@@ -2,7 +2,7 @@
 // every rank, on its shard of the padded batch; (3) the single-device step on
 // rank 0 on the unpadded batch; (4) compare on rank 0, gather the peaks, and
 // agree on the verdict.
-#include "train/sp_check.h"
+#include "verify/sp_check.h"
 
 #include <ATen/ATen.h>
 
@@ -11,11 +11,11 @@
 #include "reference/reference_model.h"
 #include "runtime/comm/communicator.h"
 #include "support/units.h"
-#include "train/check_util.h"
+#include "verify/check_util.h"
 #include "train/compile.h"
 #include "train/sp_inputs.h"
 
-namespace autosp::train {
+namespace autosp::verify {
 StatusOr<SpCheckReport> RunSpCheck(runtime::Communicator& comm, const SpCheckOptions& options,
                                    std::FILE* progress) {
   SpCheckReport report;
@@ -123,4 +123,4 @@ std::string FormatSpCheckReport(const SpCheckReport& r, double tolerance) {
   return out;
 }
 
-}  // namespace autosp::train
+}  // namespace autosp::verify

@@ -14,10 +14,10 @@
 #include "tests/runtime/comm/comm_test_util.h"
 #include "reference/reference_model.h"
 #include "train/compile.h"
-#include "train/sp_check.h"
+#include "verify/sp_check.h"
 #include "train/sp_inputs.h"
 
-namespace autosp::train {
+namespace autosp::verify {
 namespace {
 
 using runtime::testing::RunRanks;
@@ -195,4 +195,4 @@ TEST(PrepareAutoSpInputsTest, PadsToMultipleAndValidates) {
 }
 
 }  // namespace
-}  // namespace autosp::train
+}  // namespace autosp::verify
