@@ -10,7 +10,7 @@
 
 #include "autodiff/autodiff.h"
 #include "frontend/models/causal_lm.h"
-#include "passes/memory/checkpoint.h"
+#include "passes/memory/activation_checkpoint.h"
 #include "passes/pass_manager.h"
 #include "passes/sp_partition.h"
 #include "tests/passes/memory/memory_test_util.h"
@@ -32,7 +32,6 @@ void PlannerTime(const std::string& path) {
     for (const char* policy : {"full", "sac"}) {
       auto t0 = std::chrono::steady_clock::now();
       frontend::CausalLmOptions trace;
-      trace.seq_divisor = sp;
       trace.dtype = ir::DType::kBF16;
       auto model = frontend::BuildCausalLm(*config, trace);
       AUTOSP_CHECK(model.ok(), "{}", model.status().ToString());
@@ -47,8 +46,8 @@ void PlannerTime(const std::string& path) {
       AUTOSP_CHECK(grads.ok(), "{}", grads.status().ToString());
       const double traced = Since(t0);
       auto t1 = std::chrono::steady_clock::now();
-      passes::CheckpointOptions o;
-      o.policy = policy;
+      passes::ActivationCheckpointOptions o;
+      o.policy = *passes::ParseCheckpointPolicy(policy);
       auto report = passes::ApplyCheckpointing(g, o);
       AUTOSP_CHECK(report.ok(), "{}", report.status().ToString());
       const double ckpt = Since(t1);

@@ -24,6 +24,12 @@ class Pass {
   virtual std::string_view description() const = 0;
   /// Runs on `graph`; returns whether the graph changed.
   virtual StatusOr<bool> Run(ir::Graph& graph) = 0;
+  /// Sets an option from pipeline text (`checkpoint{policy=full}`); passes
+  /// with options override this. Error: an unknown option or a bad value.
+  virtual Status SetOption(std::string_view key, std::string_view value) {
+    (void)value;
+    return InvalidArgument("pass '{}' has no option '{}'", name(), key);
+  }
 };
 
 }  // namespace autosp::passes

@@ -4,30 +4,23 @@
 
 #include "passes/cse.h"
 #include "passes/dce.h"
-#include "passes/memory/checkpoint.h"
+#include "passes/autodiff_pass.h"
+#include "passes/memory/activation_checkpoint.h"
 
 namespace autosp::passes {
 
 const std::vector<PassInfo>& AllPasses() {
   static const std::vector<PassInfo>* passes = new std::vector<PassInfo>{
-      {"dce", "erase nodes whose results are unused", &CreateDcePass},
-      {"cse", "merge nodes that compute the same value", &CreateCsePass},
-      {"sp-shard-inputs", "layouts of the tagged inputs: this rank's contiguous sequence shard",
-       [] { return CreateSpShardInputsPass(); }},
-      {"sp-propagate-layouts", "layouts of every value by per-op rules; rejects sequence mixing",
-       [] { return CreateSpPropagateLayoutsPass(); }},
-      {"sp-insert-all-to-all",
-       "per-rank shapes; all-to-all around attention, GQA head replication, mask gathering",
-       [] { return CreateSpInsertAllToAllPass(); }},
-      {"sp-global-loss", "the loss as a global token mean over the SP ranks",
-       [] { return CreateSpGlobalLossPass(); }},
-      {"sp-partition",
-       "Ulysses SP: sp-shard-inputs, sp-propagate-layouts, sp-insert-all-to-all, sp-global-loss",
-       [] { return CreateSpPartitionPass(); }},
-      {"sp-sync-gradients", "all-reduce parameter gradients over the SP ranks, bucketed",
-       [] { return CreateSpSyncGradientsPass(); }},
-      {"checkpoint", "activation checkpointing of the joint graph (sequence-aware min-cut)",
-       [] { return CreateCheckpointPass(); }},
+      {"dce", &CreateDcePass},
+      {"cse", &CreateCsePass},
+      {"sp-shard-inputs", [] { return CreateSpShardInputsPass(); }},
+      {"sp-propagate-layouts", [] { return CreateSpPropagateLayoutsPass(); }},
+      {"sp-insert-all-to-all", [] { return CreateSpInsertAllToAllPass(); }},
+      {"sp-global-loss", [] { return CreateSpGlobalLossPass(); }},
+      {"sp-partition", [] { return CreateSpPartitionPass(); }},
+      {"autodiff", [] { return CreateAutodiffPass(); }},
+      {"sp-sync-gradients", [] { return CreateSpSyncGradientsPass(); }},
+      {"checkpoint", [] { return CreateCheckpointPass(); }},
   };
   return *passes;
 }
@@ -42,19 +35,60 @@ StatusOr<std::unique_ptr<Pass>> CreatePass(std::string_view name) {
   return NotFound("unknown pass '{}' (known passes: {})", name, known);
 }
 
+namespace {
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  return s;
+}
+
+/// Applies "key=value key2=value2" (spaces or commas between) to `pass`.
+Status SetOptions(Pass& pass, std::string_view options) {
+  size_t start = 0;
+  while (start < options.size()) {
+    size_t end = options.find_first_of(" ,", start);
+    if (end == std::string_view::npos) end = options.size();
+    std::string_view item = options.substr(start, end - start);
+    start = end + 1;
+    if (item.empty()) continue;
+    const size_t eq = item.find('=');
+    if (eq == std::string_view::npos) {
+      return InvalidArgument("pass '{}': option '{}' must look like key=value", pass.name(), item);
+    }
+    AUTOSP_RETURN_IF_ERROR(pass.SetOption(item.substr(0, eq), item.substr(eq + 1))
+                               .WithContext(fmt::format("pass '{}'", pass.name())));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status AddPipeline(PassManager& pm, std::string_view pipeline) {
   size_t start = 0;
   while (start <= pipeline.size()) {
-    size_t end = pipeline.find(',', start);
-    if (end == std::string_view::npos) end = pipeline.size();
-    std::string_view name = pipeline.substr(start, end - start);
-    while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
-    while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
-    if (!name.empty()) {
-      AUTOSP_ASSIGN_OR_RETURN(std::unique_ptr<Pass> pass, CreatePass(name));
-      pm.AddPass(std::move(pass));
+    // The next comma outside braces ends this pass.
+    size_t end = start;
+    int depth = 0;
+    for (; end < pipeline.size(); ++end) {
+      if (pipeline[end] == '{') ++depth;
+      if (pipeline[end] == '}') --depth;
+      if (pipeline[end] == ',' && depth == 0) break;
     }
+    std::string_view item = Trim(pipeline.substr(start, end - start));
     start = end + 1;
+    if (item.empty()) continue;
+    std::string_view options;
+    if (const size_t brace = item.find('{'); brace != std::string_view::npos) {
+      if (item.back() != '}') {
+        return InvalidArgument("pass options in '{}' must end with '}}'", item);
+      }
+      options = item.substr(brace + 1, item.size() - brace - 2);
+      item = Trim(item.substr(0, brace));
+    }
+    AUTOSP_ASSIGN_OR_RETURN(std::unique_ptr<Pass> pass, CreatePass(item));
+    AUTOSP_RETURN_IF_ERROR(SetOptions(*pass, options));
+    pm.AddPass(std::move(pass));
   }
   return Status::Ok();
 }

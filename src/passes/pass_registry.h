@@ -11,10 +11,9 @@
 
 namespace autosp::passes {
 
-/// A registered pass.
+/// A registered pass (its description is the pass's own, Pass::description()).
 struct PassInfo {
-  std::string_view name;         ///< kebab-case, as Pass::name()
-  std::string_view description;  ///< one line
+  std::string_view name;  ///< kebab-case, as Pass::name()
   std::function<std::unique_ptr<Pass>()> create;
 };
 
@@ -25,7 +24,9 @@ const std::vector<PassInfo>& AllPasses();
 /// lists the known ones).
 StatusOr<std::unique_ptr<Pass>> CreatePass(std::string_view name);
 
-/// Appends the comma-separated passes in `pipeline` ("dce,cse") to `pm`.
+/// Appends the comma-separated passes in `pipeline` ("dce,cse") to `pm`. A
+/// pass may take options in braces, space- or comma-separated:
+/// "autodiff,checkpoint{policy=full}" (Pass::SetOption).
 Status AddPipeline(PassManager& pm, std::string_view pipeline);
 
 }  // namespace autosp::passes

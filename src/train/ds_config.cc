@@ -238,11 +238,11 @@ Status ParseAutoSp(const Section& top, DsConfig* c) {
       Section a, top.Object("autosp", {"checkpointing", "memory_budget", "packing", "seed",
                                        "train_steps", "save_interval", "metrics_file"}));
   AutoSpSection& s = c->autosp;
-  AUTOSP_RETURN_IF_ERROR(a.String("checkpointing", &s.checkpointing));
-  static const std::set<std::string> kPolicies = {"none", "sac", "full"};
-  if (!kPolicies.contains(s.checkpointing)) {
-    return a.Bad("checkpointing", "allowed: \"none\", \"sac\" or \"full\"");
-  }
+  std::string policy(passes::CheckpointPolicyName(s.checkpointing));
+  AUTOSP_RETURN_IF_ERROR(a.String("checkpointing", &policy));
+  StatusOr<passes::CheckpointPolicy> parsed = passes::ParseCheckpointPolicy(policy);
+  if (!parsed.ok()) return a.Bad("checkpointing", "allowed: \"none\", \"sac\" or \"full\"");
+  s.checkpointing = *parsed;
   if (a.Has("memory_budget")) {
     const Json& v = a.At("memory_budget");
     if (v.is_number_integer() && v.get<int64_t>() >= 0) {

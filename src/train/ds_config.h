@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "frontend/model_config.h"
+#include "passes/memory/activation_checkpoint.h"
 #include "support/status.h"
 
 namespace autosp::train {
@@ -53,8 +54,8 @@ struct SchedulerConfig {
 
 /// Our own switches (`autosp` section).
 struct AutoSpSection {
-  /// Activation checkpointing policy name, passed to the compiler as written.
-  std::string checkpointing = "sac";
+  /// Activation checkpointing policy (`checkpointing`, DeepSpeed's word).
+  passes::CheckpointPolicy checkpointing = passes::CheckpointPolicy::kSac;
   /// Memory budget per rank in bytes for the checkpointing policy; 0: none.
   int64_t memory_budget = 0;
   /// Packed documents: labels that would cross a document boundary are -100.

@@ -7,7 +7,7 @@
 #include <set>
 
 #include "autodiff/autodiff.h"
-#include "passes/memory/checkpoint.h"
+#include "passes/memory/activation_checkpoint.h"
 #include "tests/passes/memory/memory_test_util.h"
 #include "tests/passes/memory/op_probe.h"
 
@@ -143,7 +143,7 @@ int64_t MaxOf(const std::vector<int64_t>& v) { return *std::max_element(v.begin(
 
 /// The checkpoint report of `policy` (with `budget` at S = seq, B = 1) on
 /// `config`'s single-device joint graph, and the plan's peak at (seq, 1).
-std::pair<passes::CheckpointReport, int64_t> CheckpointDirect(const frontend::ModelConfig& config,
+std::pair<passes::ActivationCheckpointReport, int64_t> CheckpointDirect(const frontend::ModelConfig& config,
                                                               const std::string& policy,
                                                               int64_t seq, int64_t budget = 0) {
   passes::SetCostTarget({.cpu_threads = at::get_num_threads()});
@@ -151,7 +151,7 @@ std::pair<passes::CheckpointReport, int64_t> CheckpointDirect(const frontend::Mo
   AUTOSP_CHECK(model.ok(), "{}", model.status().ToString());
   auto grads = autodiff::Differentiate(*model->graph);
   AUTOSP_CHECK(grads.ok(), "{}", grads.status().ToString());
-  passes::CheckpointOptions o;
+  passes::ActivationCheckpointOptions o;
   o.policy = policy;
   o.num_forward_outputs = grads->num_forward_outputs;
   o.memory_budget = budget;

@@ -1,22 +1,40 @@
-// Activation checkpointing over the joint forward+backward graph.
+// Activation checkpointing (recomputation) over the joint forward+backward
+// graph. Not to be confused with training snapshots (train/snapshot.h).
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "ir/dim_expr.h"
 #include "passes/pass.h"
 
 namespace autosp::passes {
 
-struct CheckpointOptions {
-  /// "none": save everything the backward reads. "full": keep only each
-  /// transformer block's inputs and recompute the block's forward in the
-  /// backward (torch.utils.checkpoint per layer). "sac": sequence-aware —
-  /// never recompute attention, other O(S^2) ops, random ops or
-  /// collectives; recompute cheap O(S) ops where that saves bytes (min-cut).
-  std::string policy = "sac";
+/// What activation checkpointing keeps for the backward (the DeepSpeed
+/// config key `checkpointing` names it).
+enum class CheckpointPolicy {
+  /// Save everything the backward reads.
+  kNone,
+  /// Keep only each transformer block's inputs and recompute the block's
+  /// forward in the backward (torch.utils.checkpoint per layer).
+  kFull,
+  /// Sequence-aware: never recompute attention, other O(S^2) ops, random ops
+  /// or collectives; recompute cheap O(S) ops where that saves bytes (min-cut).
+  kSac,
+};
+
+/// "none", "full", "sac".
+std::string_view CheckpointPolicyName(CheckpointPolicy policy);
+/// The one parser of policy names. Error: an unknown name, e.g.
+/// "unknown checkpoint policy 'most' (none, full, sac)".
+StatusOr<CheckpointPolicy> ParseCheckpointPolicy(std::string_view name);
+
+struct ActivationCheckpointOptions {
+  /// See CheckpointPolicy.
+  CheckpointPolicy policy = CheckpointPolicy::kSac;
   /// sac only; 0: no budget. Otherwise recompute more until the predicted
   /// per-rank peak at `budget_bindings` is at most this many bytes: GEMM
   /// groups, then other O(S^2) groups (cheapest FLOPs per byte first), then
@@ -31,13 +49,14 @@ struct CheckpointOptions {
   /// ratios matter: sizes of O(S) values scale alike). Unbound symbols: 4096.
   ir::DimBindings reference_bindings;
   /// Graph outputs [0, num_forward_outputs) are the forward's (the loss);
-  /// nodes they depend on form the forward region.
-  size_t num_forward_outputs = 1;
+  /// nodes they depend on form the forward region. nullopt: the graph's own
+  /// record (Note [Joint graph outputs], set by autodiff).
+  std::optional<size_t> num_forward_outputs;
 };
 
 /// What the rewrite did.
-struct CheckpointReport {
-  std::string policy;
+struct ActivationCheckpointReport {
+  CheckpointPolicy policy = CheckpointPolicy::kNone;
   /// FLOPs of the forward nodes cloned into the backward.
   ir::DimExpr recompute_flops;
   /// Number of cloned nodes.
@@ -60,11 +79,15 @@ struct CheckpointReport {
 /// inserted right before their first backward use, so the executor frees
 /// the originals after their last forward use. Numerics are unchanged
 /// (clones run the same deterministic kernels; random ops are never cloned).
-/// Errors: unknown policy; a budget nothing fits (naming the smallest budget
-/// that would); a budget without the bindings to check it.
-StatusOr<CheckpointReport> ApplyCheckpointing(ir::Graph& graph, const CheckpointOptions& options);
+/// Errors: a budget with a policy other than sac; a graph that is not a
+/// joint graph; a budget nothing fits (naming the smallest budget that
+/// would); a budget without the bindings to check it.
+StatusOr<ActivationCheckpointReport> ApplyCheckpointing(ir::Graph& graph, const ActivationCheckpointOptions& options);
 
-/// "checkpoint": ApplyCheckpointing as a pass.
-std::unique_ptr<Pass> CreateCheckpointPass(CheckpointOptions options = {});
+/// "checkpoint": ApplyCheckpointing as a pass. When `report` is given (owned
+/// by the caller, outliving the pass), each run writes what it did there.
+/// Pipeline options: `checkpoint{policy=full}` (none, full, sac).
+std::unique_ptr<Pass> CreateCheckpointPass(ActivationCheckpointOptions options = {},
+                                           ActivationCheckpointReport* report = nullptr);
 
 }  // namespace autosp::passes

@@ -1,4 +1,5 @@
-// checkpoint: the forward/backward partition of a joint graph.
+// checkpoint: activation checkpointing, the forward/backward partition of a
+// joint graph.
 //
 // Step 1 (regions): the forward is every node the forward outputs (the loss)
 //   depend on; the rest is the backward. A forward value with a backward use
@@ -47,7 +48,7 @@
 //   (recursively: the clone's operands resolve the same way), inserted right
 //   before that backward node; a clone is reused by later backward nodes.
 //   Budget mode undoes every trial rewrite and re-applies the chosen one.
-#include "passes/memory/checkpoint.h"
+#include "passes/memory/activation_checkpoint.h"
 
 #include <algorithm>
 #include <charconv>
@@ -182,21 +183,25 @@ int64_t BlockOfName(const std::string& name) {
 
 class Checkpointer {
  public:
-  Checkpointer(Graph& g, const CheckpointOptions& o) : g_(g), o_(o) {}
+  Checkpointer(Graph& g, const ActivationCheckpointOptions& o) : g_(g), o_(o) {}
 
-  StatusOr<CheckpointReport> Run() {
+  StatusOr<ActivationCheckpointReport> Run() {
     RegisterOpCosts();
-    CheckpointReport report;
+    ActivationCheckpointReport report;
     report.policy = o_.policy;
-    if (o_.policy != "none" && o_.policy != "full" && o_.policy != "sac") {
-      return InvalidArgument("unknown checkpoint policy '{}' (none, full, sac)", o_.policy);
+    if (o_.memory_budget > 0 && o_.policy != CheckpointPolicy::kSac) {
+      return InvalidArgument("a memory budget needs checkpoint policy 'sac', not '{}'",
+                             CheckpointPolicyName(o_.policy));
     }
-    if (o_.memory_budget > 0 && o_.policy != "sac") {
-      return InvalidArgument("a memory budget needs checkpoint policy 'sac', not '{}'", o_.policy);
+    if (!o_.num_forward_outputs) o_.num_forward_outputs = g_.num_forward_outputs();
+    if (!o_.num_forward_outputs) {
+      return InvalidArgument("checkpoint: graph @{} is not a joint graph (its return has no "
+                             "{{forward_outputs=N}}); run autodiff first",
+                             g_.name());
     }
-    if (o_.num_forward_outputs == 0 || o_.num_forward_outputs > g_.outputs().size()) {
+    if (*o_.num_forward_outputs == 0 || *o_.num_forward_outputs > g_.outputs().size()) {
       return InvalidArgument("checkpoint: {} forward outputs, graph has {} outputs",
-                             o_.num_forward_outputs, g_.outputs().size());
+                             *o_.num_forward_outputs, g_.outputs().size());
     }
     FindRegions();
     reference_ = Bind(o_.reference_bindings);
@@ -204,7 +209,7 @@ class Checkpointer {
     // different S-free parts, e.g. logsumexp vs hidden states, rank alike).
     weigh_ = o_.memory_budget > 0 && o_.budget_bindings.contains("S") ? Bind(o_.budget_bindings)
                                                                       : reference_;
-    if (o_.policy == "none") {
+    if (o_.policy == CheckpointPolicy::kNone) {
       AUTOSP_ASSIGN_OR_RETURN(MemoryPlan plan, Plan());
       report.saved_bytes = plan.saved_bytes;
       return report;
@@ -213,7 +218,7 @@ class Checkpointer {
     views_.clear();
     for (const Value* v : base.views) views_.insert(v);
 
-    if (o_.policy == "full") {
+    if (o_.policy == CheckpointPolicy::kFull) {
       KeepBlockInputs();
       Rewrite();
     } else if (o_.memory_budget <= 0) {
@@ -234,7 +239,7 @@ class Checkpointer {
   // --- Step 1 -----------------------------------------------------------------
   void FindRegions() {
     std::unordered_set<const Value*> needed;
-    for (size_t i = 0; i < o_.num_forward_outputs; ++i) needed.insert(g_.outputs()[i]);
+    for (size_t i = 0; i < *o_.num_forward_outputs; ++i) needed.insert(g_.outputs()[i]);
     std::vector<Node*> nodes = g_.NodeList();
     for (auto it = nodes.rbegin(); it != nodes.rend(); ++it) {
       Node* n = *it;
@@ -525,7 +530,7 @@ class Checkpointer {
     return peak.bytes;
   }
 
-  Status FitBudget(CheckpointReport& report) {
+  Status FitBudget(ActivationCheckpointReport& report) {
     if (!o_.budget_bindings.contains("S")) {
       return InvalidArgument("checkpoint: memory_budget {} needs budget_bindings with S",
                              o_.memory_budget);
@@ -617,7 +622,7 @@ class Checkpointer {
   };
 
   Graph& g_;
-  CheckpointOptions o_;
+  ActivationCheckpointOptions o_;
   ir::DimBindings reference_;
   ir::DimBindings weigh_;
   std::unordered_set<const Node*> forward_;
@@ -633,29 +638,55 @@ class Checkpointer {
 
 class CheckpointPass : public Pass {
  public:
-  explicit CheckpointPass(CheckpointOptions options) : options_(std::move(options)) {}
+  CheckpointPass(ActivationCheckpointOptions options, ActivationCheckpointReport* report)
+      : options_(std::move(options)), report_(report) {}
   std::string_view name() const override { return "checkpoint"; }
   std::string_view description() const override {
     return "activation checkpointing of the joint graph (policy none, full or sac)";
   }
+  Status SetOption(std::string_view key, std::string_view value) override {
+    if (key != "policy") return Pass::SetOption(key, value);
+    AUTOSP_ASSIGN_OR_RETURN(options_.policy, ParseCheckpointPolicy(value));
+    return Status::Ok();
+  }
   StatusOr<bool> Run(ir::Graph& graph) override {
-    AUTOSP_ASSIGN_OR_RETURN(CheckpointReport report, ApplyCheckpointing(graph, options_));
-    return report.recomputed_nodes > 0;
+    AUTOSP_ASSIGN_OR_RETURN(ActivationCheckpointReport report, ApplyCheckpointing(graph, options_));
+    const bool changed = report.recomputed_nodes > 0;
+    if (report_ != nullptr) *report_ = std::move(report);
+    return changed;
   }
 
  private:
-  CheckpointOptions options_;
+  ActivationCheckpointOptions options_;
+  ActivationCheckpointReport* report_;
 };
 
 }  // namespace
 
-StatusOr<CheckpointReport> ApplyCheckpointing(ir::Graph& graph, const CheckpointOptions& options) {
+std::string_view CheckpointPolicyName(CheckpointPolicy policy) {
+  switch (policy) {
+    case CheckpointPolicy::kNone: return "none";
+    case CheckpointPolicy::kFull: return "full";
+    case CheckpointPolicy::kSac: return "sac";
+  }
+  return "?";
+}
+
+StatusOr<CheckpointPolicy> ParseCheckpointPolicy(std::string_view name) {
+  for (CheckpointPolicy p : {CheckpointPolicy::kNone, CheckpointPolicy::kFull, CheckpointPolicy::kSac}) {
+    if (CheckpointPolicyName(p) == name) return p;
+  }
+  return InvalidArgument("unknown checkpoint policy '{}' (none, full, sac)", name);
+}
+
+StatusOr<ActivationCheckpointReport> ApplyCheckpointing(ir::Graph& graph, const ActivationCheckpointOptions& options) {
   Checkpointer c(graph, options);
   return c.Run();
 }
 
-std::unique_ptr<Pass> CreateCheckpointPass(CheckpointOptions options) {
-  return std::make_unique<CheckpointPass>(std::move(options));
+std::unique_ptr<Pass> CreateCheckpointPass(ActivationCheckpointOptions options,
+                                           ActivationCheckpointReport* report) {
+  return std::make_unique<CheckpointPass>(std::move(options), report);
 }
 
 }  // namespace autosp::passes
