@@ -10,7 +10,7 @@
 #include "frontend/model_config.h"
 #include "frontend/models/causal_lm.h"
 #include "ir/op_registry.h"
-#include "train/lower.h"
+#include "passes/pipeline.h"
 
 namespace autosp::cli {
 namespace {
@@ -30,15 +30,13 @@ struct ExplainArgs {
 void Explain(const ExplainArgs& args) {
   auto config = frontend::LoadModelConfig(args.model);
   if (!config.ok()) Fail(2, config.status().message());
-  frontend::CausalLmOptions options;
-  options.seq_divisor = args.sp;
-  auto model = frontend::BuildCausalLm(*config, options);
+  auto model = frontend::BuildCausalLm(*config);
   if (!model.ok()) Fail(2, model.status().message());
   ir::Graph& graph = *model->graph;
-  train::LowerOptions lower;
+  passes::TrainingPipelineOptions lower;
   lower.sp = args.sp;
   lower.differentiate = args.backward;
-  if (auto r = train::LowerForTraining(graph, lower); !r.ok()) Fail(1, r.status().message());
+  if (auto r = passes::LowerForTraining(graph, lower); !r.ok()) Fail(1, r.status().message());
   if (!args.summary_only) std::fputs(graph.ToString().c_str(), stdout);
 
   // Summary: collectives by kind, with the bytes each moves per step.

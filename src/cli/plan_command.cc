@@ -20,11 +20,11 @@
 #include "frontend/model_config.h"
 #include "frontend/models/causal_lm.h"
 #include "ir/op_registry.h"
-#include "passes/memory/checkpoint.h"
+#include "passes/memory/activation_checkpoint.h"
 #include "passes/memory/cost_model.h"
 #include "passes/memory/memory_plan.h"
+#include "passes/pipeline.h"
 #include "support/units.h"
-#include "train/lower.h"
 
 namespace autosp::cli {
 namespace {
@@ -81,30 +81,29 @@ struct PolicyPlan {
   std::unique_ptr<ir::Graph> graph;
   passes::MemoryPlan plan;
   ir::DimExpr recompute_flops;
-  passes::CheckpointReport report;
+  passes::ActivationCheckpointReport report;
   double seconds = 0;
 };
 
 /// Traces, partitions, differentiates and checkpoints the model under
 /// `policy`; with a budget (sac only), checks it at `budget_bindings`.
 StatusOr<PolicyPlan> TryBuildPlan(const frontend::ModelConfig& config, const PlanArgs& a,
-                                  ir::DType dtype, const std::string& policy,
+                                  ir::DType dtype, passes::CheckpointPolicy policy,
                                   int64_t budget = 0, ir::DimBindings budget_bindings = {}) {
   const auto start = std::chrono::steady_clock::now();
   frontend::CausalLmOptions trace;
-  trace.seq_divisor = a.sp;
   trace.dtype = dtype;
   AUTOSP_ASSIGN_OR_RETURN(frontend::TracedModel model, frontend::BuildCausalLm(config, trace));
   PolicyPlan p;
-  p.policy = budget > 0 ? policy + "+budget" : policy;
+  p.policy = std::string(passes::CheckpointPolicyName(policy)) + (budget > 0 ? "+budget" : "");
   p.graph = std::move(model.graph);
   ir::Graph& g = *p.graph;
-  train::LowerOptions lower;
+  passes::TrainingPipelineOptions lower;
   lower.sp = a.sp;
-  lower.checkpoint_policy = policy;
+  lower.checkpoint = policy;
   lower.memory_budget_bytes = budget;
   lower.budget_bindings = std::move(budget_bindings);
-  AUTOSP_ASSIGN_OR_RETURN(train::LoweredGraph lowered, train::LowerForTraining(g, lower));
+  AUTOSP_ASSIGN_OR_RETURN(passes::LoweredGraph lowered, passes::LowerForTraining(g, lower));
   if (lowered.checkpoint) {
     p.recompute_flops = lowered.checkpoint->recompute_flops;
     p.report = std::move(*lowered.checkpoint);
@@ -115,7 +114,7 @@ StatusOr<PolicyPlan> TryBuildPlan(const frontend::ModelConfig& config, const Pla
 }
 
 PolicyPlan BuildPlan(const frontend::ModelConfig& config, const PlanArgs& a, ir::DType dtype,
-                     const std::string& policy) {
+                     passes::CheckpointPolicy policy) {
   auto p = TryBuildPlan(config, a, dtype, policy);
   if (!p.ok()) Fail(1, p.status().message());
   return std::move(*p);
@@ -217,7 +216,9 @@ void Plan(const PlanArgs& a) {
   }
 
   std::vector<PolicyPlan> plans;
-  for (const char* policy : {"none", "full", "sac"}) {
+  for (passes::CheckpointPolicy policy : {passes::CheckpointPolicy::kNone,
+                                         passes::CheckpointPolicy::kFull,
+                                         passes::CheckpointPolicy::kSac}) {
     plans.push_back(BuildPlan(*config, a, *dtype, policy));
   }
   const int64_t step_unit = std::lcm<int64_t>(a.sp, 1024);
@@ -284,12 +285,12 @@ void Plan(const PlanArgs& a) {
   int64_t good = 0, l = (lo + step_unit - 1) / step_unit, h = hi / step_unit;
   double good_overhead = 0;
   std::optional<double> good_time;
-  passes::CheckpointReport good_report;
+  passes::ActivationCheckpointReport good_report;
   while (l <= h) {
     const int64_t mid = l + (h - l) / 2;
     const int64_t seq = mid * step_unit;
     ir::DimBindings b{{"B", a.batch}, {"S", seq}};
-    auto p = TryBuildPlan(*config, a, *dtype, "sac", room, b);
+    auto p = TryBuildPlan(*config, a, *dtype, passes::CheckpointPolicy::kSac, room, b);
     if (p.ok() && total_at(*p, seq) <= *memory) {
       good = seq;
       const double extra = static_cast<double>(EvalOr0(p->recompute_flops, b));

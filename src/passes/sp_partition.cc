@@ -732,11 +732,18 @@ class SpSyncGradientsPass final : public Pass {
     if (!graph.dims().MeshAxisSize(options_.axis)) {
       return InvalidArgument("graph @{} declares no mesh axis '{}'", graph.name(), options_.axis);
     }
+    const std::optional<size_t> first =
+        options_.first_grad_output ? options_.first_grad_output : graph.num_forward_outputs();
+    if (!first) {
+      return InvalidArgument("graph @{} has no gradient outputs (its return has no "
+                             "{{forward_outputs=N}}); run autodiff first",
+                             graph.name());
+    }
     const size_t end = graph.outputs().size();
     std::vector<size_t> bucket;
     int64_t bucket_bytes = 0;
     bool changed = false;
-    for (size_t i = options_.first_grad_output; i <= end; ++i) {
+    for (size_t i = *first; i <= end; ++i) {
       int64_t bytes = 0;
       if (i < end) {
         std::optional<int64_t> n = graph.outputs()[i]->type().NumElements().AsConstant();

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,7 +62,8 @@ struct SpSyncGradientsOptions {
   /// Upper bound on one bucket, in bytes at the gradients' dtype.
   int64_t bucket_bytes = 25 << 20;
   /// Graph outputs [first_grad_output, end) are the parameter gradients.
-  size_t first_grad_output = 1;
+  /// nullopt: after the graph's forward outputs (Note [Joint graph outputs]).
+  std::optional<size_t> first_grad_output;
 };
 std::unique_ptr<Pass> CreateSpSyncGradientsPass(SpSyncGradientsOptions options = {});
 

@@ -3,7 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "runtime/comm/communicator.h"
-#include "train/lower.h"
+#include "passes/pipeline.h"
 
 namespace autosp::train {
 
@@ -17,7 +17,6 @@ StatusOr<CompiledStep> CompileCausalLm(const frontend::ModelConfig& config,
   CompiledStep step;
   step.sp = options.sp;
   frontend::CausalLmOptions trace;
-  trace.seq_divisor = options.sp;
   trace.attention_mask_input = options.attention_mask_input;
   trace.mask_pad_token = options.mask_pad_token;
   AUTOSP_ASSIGN_OR_RETURN(step.model, frontend::BuildCausalLm(config, trace));
@@ -37,16 +36,16 @@ StatusOr<CompiledStep> CompileTracedModel(frontend::TracedModel model,
   step.model = std::move(model);
   ir::Graph& graph = *step.model.graph;
 
-  LowerOptions lower;
+  passes::TrainingPipelineOptions lower;
   lower.sp = options.sp;
-  lower.checkpoint_policy = options.checkpoint_policy;
+  AUTOSP_ASSIGN_OR_RETURN(lower.checkpoint, passes::ParseCheckpointPolicy(options.checkpoint_policy));
   lower.memory_budget_bytes = options.memory_budget_bytes;
   if (options.budget_seq_len > 0) lower.budget_bindings = {{"B", 1}, {"S", options.budget_seq_len}};
   if (!options.dump_dir.empty()) {
     lower.pass_options.dump_after = "all";
     lower.pass_options.dump_dir = options.dump_dir;
   }
-  AUTOSP_ASSIGN_OR_RETURN(LoweredGraph lowered, LowerForTraining(graph, lower));
+  AUTOSP_ASSIGN_OR_RETURN(passes::LoweredGraph lowered, passes::LowerForTraining(graph, lower));
   step.grads = std::move(lowered.grads);
   if (lowered.checkpoint) step.recompute_flops = lowered.checkpoint->recompute_flops;
   runtime::ExecOptions exec;

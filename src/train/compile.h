@@ -31,8 +31,9 @@ struct CompileOptions {
   bool attention_mask_input = false;
   /// >= 0: the model computes its padding mask as input_ids != this id.
   int64_t mask_pad_token = -1;
-  /// Activation checkpointing (passes/memory/checkpoint.h): "none", "full"
-  /// or "sac"; anything but "none" runs the checkpoint pass after autodiff.
+  /// Activation checkpointing policy as the config writes it ("none", "full"
+  /// or "sac"; passes::ParseCheckpointPolicy); anything but "none" runs the
+  /// checkpoint pass after autodiff.
   std::string checkpoint_policy = "none";
   /// sac only; 0: no budget. Per-rank peak bytes the plan must fit, checked
   /// at S = budget_seq_len (required with a budget), B = 1.
@@ -58,16 +59,17 @@ struct CompiledStep {
                                         const at::Tensor& attention_mask = at::Tensor());
 };
 
-/// Compiles `config` for training: BuildCausalLm, then (sp > 1) sp-partition,
-/// autodiff, (sp > 1) sp-sync-gradients, and kernel binding.
+/// Compiles `config` for training: BuildCausalLm, then the lowering pipeline
+/// (passes/pipeline.h: SP passes, autodiff, gradient sync, checkpointing), and
+/// kernel binding.
 StatusOr<CompiledStep> CompileCausalLm(const frontend::ModelConfig& config,
                                        const CompileOptions& options);
 
 /// The same pipeline (SP partition, autodiff, gradient sync, kernels) for a
 /// model traced by user code with the public frontend API. `model` follows
 /// the input contract of frontend::TracedModel (parameters first, then
-/// input_ids, labels, position_ids with their roles; output 0 the loss), and
-/// its trace recorded S divisible by options.sp.
+/// input_ids, labels, position_ids with their roles; output 0 the loss);
+/// sp-shard-inputs records that S is divisible by options.sp.
 StatusOr<CompiledStep> CompileTracedModel(frontend::TracedModel model,
                                           const CompileOptions& options);
 

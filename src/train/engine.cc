@@ -87,7 +87,7 @@ Status Engine::Compile() {
   CompileOptions options;
   options.sp = config_.sequence_parallel_size;
   options.sp_comm = options.sp > 1 ? mesh_.sp.get() : nullptr;
-  options.checkpoint_policy = config_.autosp.checkpointing;
+  options.checkpoint_policy = passes::CheckpointPolicyName(config_.autosp.checkpointing);
   options.memory_budget_bytes = config_.autosp.memory_budget;
   if (options.memory_budget_bytes > 0) options.budget_seq_len = config_.data.seq_len;
   std::map<std::string, at::Tensor> init;
@@ -96,9 +96,7 @@ Status Engine::Compile() {
     compiled_.emplace(std::move(step));
     init = reference::InitParameters(*model_.config, config_.autosp.seed);
   } else {
-    frontend::CausalLmOptions trace;
-    trace.seq_divisor = options.sp;
-    StatusOr<frontend::TracedModel> traced = model_.fn(trace);
+    StatusOr<frontend::TracedModel> traced = model_.fn(frontend::CausalLmOptions{});
     if (!traced.ok()) return traced.status().WithContext("tracing " + model_.name);
     init = model_.init ? model_.init(config_.autosp.seed)
                        : DefaultInit(*traced, config_.autosp.seed);

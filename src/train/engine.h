@@ -46,7 +46,6 @@ namespace autosp::train {
 /// Traces a user's model. It must return a TracedModel with the causal-LM
 /// input contract (causal_lm.h): parameters first, then input_ids, labels and
 /// position_ids tagged with their roles, and the scalar loss as output 0.
-/// `options.seq_divisor` is the SP size (record it with AddDivisibility).
 using ModelFn = std::function<StatusOr<frontend::TracedModel>(const frontend::CausalLmOptions&)>;
 
 /// Initial values of a user model's parameters by name (fp32 CPU tensors of

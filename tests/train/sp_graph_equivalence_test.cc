@@ -1,6 +1,7 @@
 // Executable equivalence tests in Shardy's style, on hand-written IR: each
 // graph is run single-device and as the per-rank SP program over P
-// in-process ranks (sp-partition -> autodiff -> sp-sync-gradients); every
+// in-process ranks (the lowering pipeline, passes/pipeline.h: SP passes ->
+// autodiff -> sp-sync-gradients); every
 // rank's loss and parameter gradients must equal the single-device ones
 // (relative error <= 1e-5, fp32). Inputs are sliced per rank by the layouts
 // sp-partition assigned them.
@@ -10,10 +11,8 @@
 
 #include <gtest/gtest.h>
 
-#include "autodiff/autodiff.h"
 #include "ir/parser.h"
-#include "passes/pass_manager.h"
-#include "passes/sp_partition.h"
+#include "passes/pipeline.h"
 #include "runtime/comm/mesh.h"
 #include "runtime/executor.h"
 #include "tests/runtime/comm/comm_test_util.h"
@@ -36,8 +35,8 @@ std::unique_ptr<ir::Graph> Parse(const std::string& text) {
 
 Outputs RunSingle(const std::string& text, const std::vector<at::Tensor>& inputs) {
   auto g = Parse(text);
-  auto grads = autodiff::Differentiate(*g);
-  AUTOSP_CHECK(grads.ok(), "{}", grads.status().ToString());
+  auto lowered = passes::LowerForTraining(*g, {});
+  AUTOSP_CHECK(lowered.ok(), "{}", lowered.status().ToString());
   auto exec = runtime::Executor::Create(*g, {});
   AUTOSP_CHECK(exec.ok(), "{}", exec.status().ToString());
   auto out = (*exec)->Run(inputs);
@@ -51,18 +50,8 @@ void CheckSpEquivalence(const std::string& text, const std::vector<at::Tensor>& 
   runtime::testing::RunRanks(p, [&](runtime::CommWorld& world) {
     runtime::CommMesh mesh = runtime::BuildCommMesh(world, {1, p});
     auto g = Parse(text);
-    ASSERT_TRUE(g->dims().SetMeshAxis("sp", p).ok());
-    passes::PassManager pm;
-    pm.AddPass(passes::CreateSpPartitionPass());
-    auto partitioned = pm.Run(*g);
-    ASSERT_TRUE(partitioned.ok()) << partitioned.status().ToString();
-    auto grads = autodiff::Differentiate(*g);
-    ASSERT_TRUE(grads.ok()) << grads.status().ToString();
-    passes::SpSyncGradientsOptions sync;
-    sync.first_grad_output = grads->num_forward_outputs;
-    passes::PassManager pm2;
-    pm2.AddPass(passes::CreateSpSyncGradientsPass(sync));
-    ASSERT_TRUE(pm2.Run(*g).ok());
+    auto lowered = passes::LowerForTraining(*g, {.sp = p});
+    ASSERT_TRUE(lowered.ok()) << lowered.status().ToString();
     runtime::ExecOptions options;
     options.mesh_axes["sp"] = mesh.sp.get();
     auto exec = runtime::Executor::Create(*g, options);

@@ -1,0 +1,36 @@
+#include "passes/pipeline.h"
+
+#include "passes/autodiff_pass.h"
+#include "passes/sp_partition.h"
+
+namespace autosp::passes {
+
+void BuildTrainingPipeline(PassManager& pm, const TrainingPipelineOptions& options,
+                           LoweredGraph* out) {
+  if (options.sp > 1) {
+    for (auto& pass : CreateSpPasses()) pm.AddPass(std::move(pass));
+  }
+  if (!options.differentiate) return;
+  pm.AddPass(CreateAutodiffPass({}, &out->grads));
+  if (options.sp > 1) pm.AddPass(CreateSpSyncGradientsPass());
+  if (options.checkpoint != CheckpointPolicy::kNone) {
+    ActivationCheckpointOptions ckpt;
+    ckpt.policy = options.checkpoint;
+    ckpt.memory_budget = options.memory_budget_bytes;
+    ckpt.budget_bindings = options.budget_bindings;
+    out->checkpoint.emplace();
+    pm.AddPass(CreateCheckpointPass(std::move(ckpt), &*out->checkpoint));
+  }
+}
+
+StatusOr<LoweredGraph> LowerForTraining(ir::Graph& graph, const TrainingPipelineOptions& options) {
+  if (options.sp < 1) return InvalidArgument("sequence_parallel_size must be >= 1, got {}", options.sp);
+  if (options.sp > 1) AUTOSP_RETURN_IF_ERROR(graph.dims().SetMeshAxis("sp", options.sp));
+  LoweredGraph lowered;
+  PassManager pm(options.pass_options);
+  BuildTrainingPipeline(pm, options, &lowered);
+  AUTOSP_RETURN_IF_ERROR(pm.Run(graph).status());
+  return lowered;
+}
+
+}  // namespace autosp::passes

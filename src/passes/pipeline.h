@@ -1,0 +1,53 @@
+// The lowering pipeline of a training step, shared by the runtime (compile.h),
+// `autosp explain`, `autosp plan` and the tests: one PassManager run of
+//   sp-shard-inputs, sp-propagate-layouts, sp-insert-all-to-all,
+//   sp-global-loss (sp > 1), autodiff, sp-sync-gradients (sp > 1),
+//   checkpoint (a policy other than none)
+// on a traced forward graph, with one --dump-before/--dump-after numbering
+// across all of them. No kernels are bound here (no LibTorch).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include "autodiff/autodiff.h"
+#include "ir/dim_expr.h"
+#include "ir/graph.h"
+#include "passes/memory/activation_checkpoint.h"
+#include "passes/pass_manager.h"
+#include "support/status.h"
+
+namespace autosp::passes {
+
+struct TrainingPipelineOptions {
+  /// Ranks the sequence is split over; > 1 runs the SP passes over mesh axis "sp".
+  int64_t sp = 1;
+  /// false: stop after the SP passes (the forward graph, as `explain` shows it).
+  bool differentiate = true;
+  /// Activation checkpointing; kNone adds no checkpoint pass.
+  CheckpointPolicy checkpoint = CheckpointPolicy::kNone;
+  /// sac only; 0: no budget. Checked at budget_bindings.
+  int64_t memory_budget_bytes = 0;
+  ir::DimBindings budget_bindings = {};
+  /// Dumps and verification of the pass manager run.
+  PassManagerOptions pass_options = {};
+};
+
+/// What lowering did.
+struct LoweredGraph {
+  /// Where the gradients went (empty when options.differentiate is false).
+  autodiff::GradInfo grads;
+  /// The checkpoint pass's report, when a policy other than none ran.
+  std::optional<ActivationCheckpointReport> checkpoint;
+};
+
+/// Appends the pipeline's passes to `pm`; the autodiff and checkpoint passes
+/// write what they did into `*out`, which must outlive pm's Run.
+void BuildTrainingPipeline(PassManager& pm, const TrainingPipelineOptions& options,
+                           LoweredGraph* out);
+
+/// Lowers a traced forward graph (loss at output 0) in place: declares mesh
+/// axis "sp" (sp > 1) and runs BuildTrainingPipeline's passes.
+StatusOr<LoweredGraph> LowerForTraining(ir::Graph& graph, const TrainingPipelineOptions& options);
+
+}  // namespace autosp::passes
