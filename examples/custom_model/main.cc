@@ -80,10 +80,9 @@ struct Block {
 
 /// The model function the Engine traces: parameters first, then the three
 /// tagged inputs, then the loss.
-autosp::StatusOr<autosp::frontend::TracedModel> TinyGpt(const autosp::frontend::CausalLmOptions& o) {
+autosp::StatusOr<autosp::frontend::TracedModel> TinyGpt(const autosp::frontend::CausalLmOptions&) {
   Tracer t("tiny_gpt");
   const DimExpr b = t.Symbol("B"), s = t.Symbol("S");
-  if (o.seq_divisor > 1) t.AddDivisibility("S", o.seq_divisor);
   Tensor embed = t.Parameter("embed.weight", {kVocab, kHidden});
   std::vector<Block> blocks;
   for (int64_t i = 0; i < kLayers; ++i) blocks.emplace_back(t, i);

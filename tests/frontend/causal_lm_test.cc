@@ -270,16 +270,14 @@ TEST(CausalLm, OptionsAndDtypes) {
   const ModelConfig c = Load("tiny-llama.json");
   ASSERT_OK_AND_ASSIGN(
       TracedModel m,
-      BuildCausalLm(c, {.dtype = ir::DType::kBF16, .graph_name = "tiny", .seq_divisor = 8}));
+      BuildCausalLm(c, {.dtype = ir::DType::kBF16, .graph_name = "tiny"}));
   EXPECT_EQ(m.graph->name(), "tiny");
   EXPECT_EQ(m.graph->inputs()[0]->type().dtype, ir::DType::kBF16);
-  EXPECT_EQ(m.graph->dims().FindSymbol("S")->divisor, 8);
   const ir::Node* ce = m.graph->outputs()[0]->producer();
   EXPECT_EQ(ce->operand(0)->producer()->kind(), OpKind::kCast);  // logits upcast to f32
   EXPECT_EQ(m.graph->outputs()[0]->type().ToString(), "f32[]");
 
   EXPECT_ERROR_CONTAINS(BuildCausalLm(c, {.dtype = ir::DType::kI64}), "floating point");
-  EXPECT_ERROR_CONTAINS(BuildCausalLm(c, {.seq_divisor = 0}), "seq_divisor");
 }
 
 TEST(CausalLm, BadConfigIsAModelCodeErrorWithALine) {

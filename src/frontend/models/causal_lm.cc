@@ -50,15 +50,11 @@ StatusOr<TracedModel> BuildCausalLm(const ModelConfig& config, const CausalLmOpt
     return InvalidArgument("causal LM dtype must be floating point, got {}",
                            ir::DTypeName(options.dtype));
   }
-  if (options.seq_divisor < 1) {
-    return InvalidArgument("seq_divisor must be >= 1, got {}", options.seq_divisor);
-  }
   std::string name = options.graph_name;
   if (name.empty()) name = std::string(ModelFamilyName(config.family));
   Tracer tracer(name);
   const ir::DimExpr b = tracer.Symbol("B");
   const ir::DimExpr s = tracer.Symbol("S");
-  if (options.seq_divisor > 1) tracer.AddDivisibility("S", options.seq_divisor);
 
   // Inputs in contract order: parameters (ModelParameters order), then data.
   const std::vector<ParamSpec> specs = ModelParameters(config);

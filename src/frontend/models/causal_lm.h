@@ -25,8 +25,6 @@ struct CausalLmOptions {
   ir::DType dtype = ir::DType::kF32;
   /// The graph's name; empty: the family name ("llama", "gpt2").
   std::string graph_name = {};
-  /// Records the fact "S is divisible by seq_divisor" (e.g. the SP degree).
-  int64_t seq_divisor = 1;
   /// Traces a sliding-window model (Mistral) with full causal attention. Exact
   /// only while S <= sliding_window; meant for tests, never for training.
   bool ignore_sliding_window = false;
