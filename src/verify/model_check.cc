@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "autodiff/autodiff.h"
+#include "passes/pipeline.h"
 #include "frontend/model_config.h"
 #include "frontend/models/causal_lm.h"
 #include "reference/reference_model.h"
@@ -56,7 +57,9 @@ StatusOr<ModelCheckReport> RunModelCheck(const ModelCheckOptions& options, std::
   // Step 2.
   auto start = std::chrono::steady_clock::now();
   AUTOSP_ASSIGN_OR_RETURN(frontend::TracedModel model, frontend::BuildCausalLm(config, trace));
-  AUTOSP_ASSIGN_OR_RETURN(autodiff::GradInfo grads, autodiff::Differentiate(*model.graph));
+  AUTOSP_ASSIGN_OR_RETURN(passes::LoweredGraph lowered,
+                          passes::LowerForTraining(*model.graph, passes::TrainingPipelineOptions{}));
+  const autodiff::GradInfo& grads = lowered.grads;
   AUTOSP_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Executor> exec,
                           runtime::Executor::Create(*model.graph, runtime::ExecOptions{}));
   report.compile_seconds = Seconds(start);

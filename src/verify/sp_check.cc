@@ -44,20 +44,20 @@ StatusOr<SpCheckReport> RunSpCheck(runtime::Communicator& comm, const SpCheckOpt
   if (padding.mask_input) given_mask = padding.mask;
 
   // Step 2.
-  CompileOptions sp_options;
+  train::CompileOptions sp_options;
   sp_options.sp = report.sp;
   sp_options.sp_comm = report.sp > 1 ? &comm : nullptr;
   sp_options.attention_mask_input = padding.mask_input;
   sp_options.mask_pad_token = padding.mask_pad_token;
-  AUTOSP_ASSIGN_OR_RETURN(CompiledStep sp_step, CompileCausalLm(config, sp_options));
-  PrepareOptions prep;
+  AUTOSP_ASSIGN_OR_RETURN(train::CompiledStep sp_step, train::CompileCausalLm(config, sp_options));
+  train::PrepareOptions prep;
   prep.sp_size = report.sp;
   prep.pad_token_id = pad_id;
-  AUTOSP_ASSIGN_OR_RETURN(AutoSpInputs global,
-                          PrepareAutoSpInputs(batch.input_ids, batch.labels, batch.position_ids,
-                                              given_mask, prep));
+  AUTOSP_ASSIGN_OR_RETURN(train::AutoSpInputs global,
+                          train::PrepareAutoSpInputs(batch.input_ids, batch.labels, batch.position_ids,
+                                                     given_mask, prep));
   report.padded_seq = global.padded_len;
-  const AutoSpInputs mine = ShardForRank(global, rank, report.sp);
+  const train::AutoSpInputs mine = train::ShardForRank(global, rank, report.sp);
   Progress(progress, fmt::format("sp: {} ranks, S = {} padded to {}, {} tokens per rank",
                                  report.sp, options.seq, global.padded_len,
                                  global.padded_len / report.sp));
@@ -71,10 +71,10 @@ StatusOr<SpCheckReport> RunSpCheck(runtime::Communicator& comm, const SpCheckOpt
   // Step 3.
   std::vector<at::Tensor> single_out;
   if (rank == 0) {
-    CompileOptions single_options;
+    train::CompileOptions single_options;
     single_options.attention_mask_input = sp_options.attention_mask_input;
     single_options.mask_pad_token = sp_options.mask_pad_token;
-    AUTOSP_ASSIGN_OR_RETURN(CompiledStep single, CompileCausalLm(config, single_options));
+    AUTOSP_ASSIGN_OR_RETURN(train::CompiledStep single, train::CompileCausalLm(config, single_options));
     AUTOSP_ASSIGN_OR_RETURN(single_out, single.Run(params, batch.input_ids, batch.labels,
                                                    batch.position_ids,
                                                    given_mask.value_or(at::Tensor())));

@@ -63,7 +63,7 @@ TEST(PipelineTest, OneRunOneDumpNumberingCheckpointReportReturned) {
   // The last dump is the lowered graph.
   EXPECT_EQ(ReadFile(dir / expected.back()), ir::PrintGraph(*g));
 
-  EXPECT_EQ(lowered->grads.params.size(), 13u);
+  EXPECT_EQ(lowered->grads.params.size(), 12u);
   EXPECT_EQ(lowered->grads.num_forward_outputs, 1u);
   EXPECT_EQ(g->num_forward_outputs(), 1u);
   ASSERT_TRUE(lowered->checkpoint.has_value());
@@ -87,7 +87,7 @@ TEST(PipelineTest, ForwardOnlyAndNoCheckpointByDefault) {
   lowered = LowerForTraining(*single, {});
   ASSERT_TRUE(lowered.ok()) << lowered.status().ToString();
   EXPECT_FALSE(lowered->checkpoint.has_value());
-  EXPECT_EQ(single->outputs().size(), 14u);
+  EXPECT_EQ(single->outputs().size(), 13u);
   EXPECT_EQ(Count(*single, ir::OpKind::kAllReduce), 0u);
 }
 

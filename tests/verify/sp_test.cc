@@ -17,7 +17,7 @@
 #include "verify/sp_check.h"
 #include "train/sp_inputs.h"
 
-namespace autosp::verify {
+namespace autosp::train {
 namespace {
 
 using runtime::testing::RunRanks;
@@ -72,19 +72,19 @@ std::vector<SpCase> Cases() {
 
 class SpEquivalenceTest : public ::testing::TestWithParam<SpCase> {};
 
-SpCheckReport RunCheck(const std::string& config_path, int sp, int64_t seq, int64_t batch,
+verify::SpCheckReport RunCheck(const std::string& config_path, int sp, int64_t seq, int64_t batch,
                        const std::string& padding = "none") {
-  SpCheckOptions options;
+  verify::SpCheckOptions options;
   options.padding = padding;
   options.model_path = config_path;
   options.seq = seq;
   options.batch = batch;
   options.seed = 3;
-  SpCheckReport rank0;
+  verify::SpCheckReport rank0;
   std::mutex mu;
   RunRanks(sp, [&](runtime::CommWorld& world) {
     runtime::CommMesh mesh = runtime::BuildCommMesh(world, {1, sp});
-    auto report = RunSpCheck(*mesh.sp, options, nullptr);
+    auto report = verify::RunSpCheck(*mesh.sp, options, nullptr);
     ASSERT_TRUE(report.ok()) << report.status().ToString();
     if (world.rank() == 0) {
       std::lock_guard<std::mutex> lock(mu);
@@ -96,7 +96,7 @@ SpCheckReport RunCheck(const std::string& config_path, int sp, int64_t seq, int6
 
 TEST_P(SpEquivalenceTest, EqualsSingleDevice) {
   const SpCase& c = GetParam();
-  const SpCheckReport r = RunCheck(WriteConfig(c.name, c.config), c.sp, c.seq, c.batch, c.padding);
+  const verify::SpCheckReport r = RunCheck(WriteConfig(c.name, c.config), c.sp, c.seq, c.batch, c.padding);
   EXPECT_LE(r.loss_rel_error, 1e-5) << "sp " << r.sp_loss << " vs single " << r.single_loss;
   EXPECT_LE(r.max_grad_rel_error, 1e-5) << "worst: " << r.worst_param;
   EXPECT_TRUE(r.ok);
@@ -109,7 +109,7 @@ INSTANTIATE_TEST_SUITE_P(Models, SpEquivalenceTest, ::testing::ValuesIn(Cases())
 // The activation memory of one SP rank at S = 4096 is a fraction of the
 // single-device step's (the bar: at most 0.35x at SP = 4).
 TEST(SpMemoryTest, Sp4RankPeakIsAFractionOfSingleDevice) {
-  const SpCheckReport r = RunCheck(WriteConfig("mem", Llama(4, 2, false)), 4, 4096, 1);
+  const verify::SpCheckReport r = RunCheck(WriteConfig("mem", Llama(4, 2, false)), 4, 4096, 1);
   ASSERT_TRUE(r.ok);
   ASSERT_EQ(r.rank_peak_bytes.size(), 4u);
   for (int64_t peak : r.rank_peak_bytes) {
@@ -195,4 +195,4 @@ TEST(PrepareAutoSpInputsTest, PadsToMultipleAndValidates) {
 }
 
 }  // namespace
-}  // namespace autosp::verify
+}  // namespace autosp::train

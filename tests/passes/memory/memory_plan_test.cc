@@ -152,7 +152,7 @@ std::pair<passes::ActivationCheckpointReport, int64_t> CheckpointDirect(const fr
   auto grads = autodiff::Differentiate(*model->graph);
   AUTOSP_CHECK(grads.ok(), "{}", grads.status().ToString());
   passes::ActivationCheckpointOptions o;
-  o.policy = policy;
+  o.policy = *passes::ParseCheckpointPolicy(policy);
   o.num_forward_outputs = grads->num_forward_outputs;
   o.memory_budget = budget;
   o.budget_bindings = {{"B", 1}, {"S", seq}};
