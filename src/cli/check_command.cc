@@ -48,7 +48,9 @@ void RunSp(const verify::ModelCheckOptions& base, int sp, double timeout_s) {
     const bool printer = env->rank == 0;
     auto report = verify::RunSpCheck(*mesh.sp, options, printer ? stdout : nullptr);
     if (!report.ok()) Fail(2, fmt::format("rank {}: {}", env->rank, report.status().message()));
-    if (printer) std::fputs(verify::FormatSpCheckReport(*report, options.tolerance).c_str(), stdout);
+    if (printer) {
+      std::fputs(verify::FormatSpCheckReport(*report, options.tolerance).c_str(), stdout);
+    }
     mesh.world->Barrier();
     if (!report->ok) throw CLI::RuntimeError(1);
   } catch (const runtime::CommError& e) {

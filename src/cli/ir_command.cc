@@ -1,6 +1,8 @@
 // `autosp ir ...`: work with IR text files.
 //   autosp ir roundtrip FILE                 parse, verify, print
 //   autosp ir passes FILE --passes dce,cse   parse, verify, run passes, print
+//   (e.g. --passes sp-partition,autodiff,sp-sync-gradients,checkpoint{policy=sac}:
+//   the training pipeline of passes/pipeline.h, pass by pass)
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -72,7 +74,9 @@ void AddIrCommand(CLI::App& app) {
   auto args = std::make_shared<PassesArgs>();
   auto* ps = ir->add_subcommand("passes", "Run passes on an IR file and print the result");
   ps->add_option("FILE", args->file, "IR text file")->required();
-  ps->add_option("--passes", args->passes, "Comma-separated pass names, in order")
+  ps->add_option("--passes", args->passes,
+                 "Comma-separated pass names, in order; options in braces: "
+                 "autodiff,checkpoint{policy=full}")
       ->capture_default_str();
   ps->add_option("--dump-before", args->dump_before,
                  "Print the graph before these passes: a name, a comma list, or 'all'");

@@ -180,7 +180,8 @@ std::string PrintGraph(const Graph& graph) {
     app(namer.Name(outputs[i]));
   }
   if (graph.num_forward_outputs()) {
-    fmt::format_to(std::back_inserter(out), " {{forward_outputs={}}}", *graph.num_forward_outputs());
+    fmt::format_to(std::back_inserter(out), " {{forward_outputs={}}}",
+                   *graph.num_forward_outputs());
   }
   app("\n}\n");
   return fmt::to_string(out);

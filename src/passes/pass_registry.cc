@@ -2,9 +2,9 @@
 
 #include "passes/sp_partition.h"
 
+#include "passes/autodiff_pass.h"
 #include "passes/cse.h"
 #include "passes/dce.h"
-#include "passes/autodiff_pass.h"
 #include "passes/memory/activation_checkpoint.h"
 
 namespace autosp::passes {

@@ -24,7 +24,9 @@ void BuildTrainingPipeline(PassManager& pm, const TrainingPipelineOptions& optio
 }
 
 StatusOr<LoweredGraph> LowerForTraining(ir::Graph& graph, const TrainingPipelineOptions& options) {
-  if (options.sp < 1) return InvalidArgument("sequence_parallel_size must be >= 1, got {}", options.sp);
+  if (options.sp < 1) {
+    return InvalidArgument("sequence_parallel_size must be >= 1, got {}", options.sp);
+  }
   if (options.sp > 1) AUTOSP_RETURN_IF_ERROR(graph.dims().SetMeshAxis("sp", options.sp));
   LoweredGraph lowered;
   PassManager pm(options.pass_options);

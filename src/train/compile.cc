@@ -38,7 +38,8 @@ StatusOr<CompiledStep> CompileTracedModel(frontend::TracedModel model,
 
   passes::TrainingPipelineOptions lower;
   lower.sp = options.sp;
-  AUTOSP_ASSIGN_OR_RETURN(lower.checkpoint, passes::ParseCheckpointPolicy(options.checkpoint_policy));
+  AUTOSP_ASSIGN_OR_RETURN(lower.checkpoint,
+                          passes::ParseCheckpointPolicy(options.checkpoint_policy));
   lower.memory_budget_bytes = options.memory_budget_bytes;
   if (options.budget_seq_len > 0) lower.budget_bindings = {{"B", 1}, {"S", options.budget_seq_len}};
   if (!options.dump_dir.empty()) {

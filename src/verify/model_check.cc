@@ -11,9 +11,9 @@
 #include <fmt/format.h>
 
 #include "autodiff/autodiff.h"
-#include "passes/pipeline.h"
 #include "frontend/model_config.h"
 #include "frontend/models/causal_lm.h"
+#include "passes/pipeline.h"
 #include "reference/reference_model.h"
 #include "runtime/executor.h"
 #include "runtime/memory_tracker.h"
@@ -58,7 +58,7 @@ StatusOr<ModelCheckReport> RunModelCheck(const ModelCheckOptions& options, std::
   auto start = std::chrono::steady_clock::now();
   AUTOSP_ASSIGN_OR_RETURN(frontend::TracedModel model, frontend::BuildCausalLm(config, trace));
   AUTOSP_ASSIGN_OR_RETURN(passes::LoweredGraph lowered,
-                          passes::LowerForTraining(*model.graph, passes::TrainingPipelineOptions{}));
+                          passes::LowerForTraining(*model.graph, {}));
   const autodiff::GradInfo& grads = lowered.grads;
   AUTOSP_ASSIGN_OR_RETURN(std::unique_ptr<runtime::Executor> exec,
                           runtime::Executor::Create(*model.graph, runtime::ExecOptions{}));

@@ -11,9 +11,9 @@
 #include "reference/reference_model.h"
 #include "runtime/comm/communicator.h"
 #include "support/units.h"
-#include "verify/check_util.h"
 #include "train/compile.h"
 #include "train/sp_inputs.h"
+#include "verify/check_util.h"
 
 namespace autosp::verify {
 StatusOr<SpCheckReport> RunSpCheck(runtime::Communicator& comm, const SpCheckOptions& options,
@@ -53,9 +53,10 @@ StatusOr<SpCheckReport> RunSpCheck(runtime::Communicator& comm, const SpCheckOpt
   train::PrepareOptions prep;
   prep.sp_size = report.sp;
   prep.pad_token_id = pad_id;
-  AUTOSP_ASSIGN_OR_RETURN(train::AutoSpInputs global,
-                          train::PrepareAutoSpInputs(batch.input_ids, batch.labels, batch.position_ids,
-                                                     given_mask, prep));
+  AUTOSP_ASSIGN_OR_RETURN(
+      train::AutoSpInputs global,
+      train::PrepareAutoSpInputs(batch.input_ids, batch.labels, batch.position_ids, given_mask,
+                                 prep));
   report.padded_seq = global.padded_len;
   const train::AutoSpInputs mine = train::ShardForRank(global, rank, report.sp);
   Progress(progress, fmt::format("sp: {} ranks, S = {} padded to {}, {} tokens per rank",
@@ -74,7 +75,8 @@ StatusOr<SpCheckReport> RunSpCheck(runtime::Communicator& comm, const SpCheckOpt
     train::CompileOptions single_options;
     single_options.attention_mask_input = sp_options.attention_mask_input;
     single_options.mask_pad_token = sp_options.mask_pad_token;
-    AUTOSP_ASSIGN_OR_RETURN(train::CompiledStep single, train::CompileCausalLm(config, single_options));
+    AUTOSP_ASSIGN_OR_RETURN(train::CompiledStep single,
+                            train::CompileCausalLm(config, single_options));
     AUTOSP_ASSIGN_OR_RETURN(single_out, single.Run(params, batch.input_ids, batch.labels,
                                                    batch.position_ids,
                                                    given_mask.value_or(at::Tensor())));

@@ -14,8 +14,8 @@
 #include "tests/runtime/comm/comm_test_util.h"
 #include "reference/reference_model.h"
 #include "train/compile.h"
-#include "verify/sp_check.h"
 #include "train/sp_inputs.h"
+#include "verify/sp_check.h"
 
 namespace autosp::train {
 namespace {

@@ -673,13 +673,15 @@ std::string_view CheckpointPolicyName(CheckpointPolicy policy) {
 }
 
 StatusOr<CheckpointPolicy> ParseCheckpointPolicy(std::string_view name) {
-  for (CheckpointPolicy p : {CheckpointPolicy::kNone, CheckpointPolicy::kFull, CheckpointPolicy::kSac}) {
+  for (CheckpointPolicy p :
+       {CheckpointPolicy::kNone, CheckpointPolicy::kFull, CheckpointPolicy::kSac}) {
     if (CheckpointPolicyName(p) == name) return p;
   }
   return InvalidArgument("unknown checkpoint policy '{}' (none, full, sac)", name);
 }
 
-StatusOr<ActivationCheckpointReport> ApplyCheckpointing(ir::Graph& graph, const ActivationCheckpointOptions& options) {
+StatusOr<ActivationCheckpointReport> ApplyCheckpointing(ir::Graph& graph,
+                                                      const ActivationCheckpointOptions& options) {
   Checkpointer c(graph, options);
   return c.Run();
 }

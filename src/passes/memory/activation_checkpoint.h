@@ -82,7 +82,8 @@ struct ActivationCheckpointReport {
 /// Errors: a budget with a policy other than sac; a graph that is not a
 /// joint graph; a budget nothing fits (naming the smallest budget that
 /// would); a budget without the bindings to check it.
-StatusOr<ActivationCheckpointReport> ApplyCheckpointing(ir::Graph& graph, const ActivationCheckpointOptions& options);
+StatusOr<ActivationCheckpointReport> ApplyCheckpointing(ir::Graph& graph,
+                                                      const ActivationCheckpointOptions& options);
 
 /// "checkpoint": ApplyCheckpointing as a pass. When `report` is given (owned
 /// by the caller, outliving the pass), each run writes what it did there.
