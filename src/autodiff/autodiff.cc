@@ -9,69 +9,13 @@
 // source location.
 #include "autodiff/autodiff.h"
 
-#include <mutex>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "autodiff/grad_context.h"
-#include "autodiff/grad_rules.h"
+#include "autodiff/grad_registry.h"
 #include "ir/builder.h"
 #include "ir/op_registry.h"
-
-namespace autosp::ir {
-
-StatusOr<Value*> GradContext::Emit(OpKind kind, std::vector<Value*> operands, AttributeMap attrs,
-                                   std::string name) {
-  return builder.Emit(kind, std::move(operands), std::move(attrs), node.loc(), std::move(name));
-}
-
-StatusOr<Node*> GradContext::Create(OpKind kind, std::vector<Value*> operands,
-                                    AttributeMap attrs) {
-  return builder.Create(kind, std::move(operands), std::move(attrs), node.loc());
-}
-
-StatusOr<Value*> GradContext::Scalar(double value, DType dtype) {
-  return Emit(OpKind::kFull, {},
-              {{"shape", Attribute::Ints({})},
-               {"value", Attribute::Float(value)},
-               {"dtype", Attribute::DTypeValue(dtype)}});
-}
-
-StatusOr<Value*> GradContext::GradOrZeros(size_t i) {
-  if (grad_outputs[i] != nullptr) return grad_outputs[i];
-  const TensorType& t = node.result(i)->type();
-  return Emit(OpKind::kFull, {},
-              {{"shape", Attribute::Dims(t.dims)},
-               {"value", Attribute::Float(0.0)},
-               {"dtype", Attribute::DTypeValue(t.dtype)}});
-}
-
-StatusOr<Value*> GradContext::SumTo(Value* value, const Value* target) {
-  const TensorType& from = value->type();
-  const TensorType& to = target->type();
-  bool same = from.rank() == to.rank();
-  for (size_t i = 0; same && i < from.dims.size(); ++i) {
-    same = dims().Equal(from.dims[i], to.dims[i]);
-  }
-  if (same) return value;
-  return Emit(OpKind::kSumToShape, {value}, {{"shape", Attribute::Dims(to.dims)}});
-}
-
-Status GradContext::SetInputGrad(size_t i, Value* grad) {
-  AUTOSP_CHECK(i < input_grads.size(), "operand {} of {}", i, node.op_name());
-  const TensorType& want = node.operand(i)->type();
-  const TensorType& got = grad->type();
-  bool same = want.dtype == got.dtype && want.rank() == got.rank();
-  for (size_t d = 0; same && d < want.dims.size(); ++d) same = dims().Equal(want.dims[d], got.dims[d]);
-  if (!same) {
-    return InternalError("gradient rule of {} produced {} for operand {} of type {} (at {})",
-                         node.op_name(), got.ToString(), i, want.ToString(), node.loc().ToString());
-  }
-  input_grads[i] = grad;
-  return Status::Ok();
-}
-
-}  // namespace autosp::ir
 
 namespace autosp::autodiff {
 namespace {
@@ -132,21 +76,7 @@ std::unordered_set<const Value*> ActiveValues(const Graph& graph, const Value* l
 
 }  // namespace
 
-void RegisterGradRules() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    ir::OpRegistry& r = ir::OpRegistry::Global();
-    RegisterLinalgGradRules(r);
-    RegisterElementwiseGradRules(r);
-    RegisterReductionGradRules(r);
-    RegisterShapeGradRules(r);
-    RegisterAttentionGradRules(r);
-    RegisterCollectiveGradRules(r);
-  });
-}
-
 StatusOr<GradInfo> Differentiate(Graph& graph, const AutodiffOptions& options) {
-  RegisterGradRules();
   if (options.loss_output >= graph.outputs().size()) {
     return InvalidArgument("graph @{} has {} outputs; no output {} to use as the loss",
                            graph.name(), graph.outputs().size(), options.loss_output);
@@ -207,13 +137,17 @@ StatusOr<GradInfo> Differentiate(Graph& graph, const AutodiffOptions& options) {
       any_need = any_need || needs[i];
     }
     if (!any_grad || !any_need) continue;
-    const ir::OpDef& def = node->def();
-    if (!def.grad_rule) {
-      return Unimplemented("op '{}' at {} has no gradient rule, but the loss depends on it: {}",
-                           node->op_name(), node->loc().ToString(), node->ToString());
+    const GradRule& rule = GetGradRule(node->kind());
+    if (rule.fn == nullptr) {
+      return Unimplemented(
+          "op '{}' at {} has no gradient rule ({}), but the loss depends on it: {}",
+          node->op_name(), node->loc().ToString(),
+          rule.registered() ? fmt::format("not differentiable: {}", rule.not_differentiable)
+                            : std::string("no entry in src/autodiff/rules/"),
+          node->ToString());
     }
-    ir::GradContext ctx(*node, builder, std::move(result_grads), needs);
-    if (Status s = def.grad_rule(ctx); !s.ok()) {
+    GradContext ctx(*node, builder, std::move(result_grads), needs);
+    if (Status s = rule.fn(ctx); !s.ok()) {
       return s.WithContext(fmt::format("differentiating {} at {}", node->op_name(),
                                        node->loc().ToString()));
     }

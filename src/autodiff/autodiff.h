@@ -1,8 +1,8 @@
 // Reverse-mode automatic differentiation over the IR: turns a forward graph
 // with a scalar loss into a joint forward+backward graph with a gradient for
-// every parameter. Gradient rules live in the op registry (grad_rules_*.cc);
-// they emit ATen-backed backward kernels where those exist (sdpa, norms,
-// softmax, cross-entropy, embedding, silu, gelu).
+// every parameter. Gradient rules are keyed by op kind (grad_registry.h, one
+// file per op family in rules/); they emit ATen-backed backward kernels where
+// those exist (sdpa, norms, softmax, cross-entropy, embedding, silu, gelu).
 #pragma once
 
 #include <cstddef>
@@ -35,11 +35,8 @@ struct GradInfo {
 /// every scaled_dot_product_attention on the gradient path into sdpa_forward,
 /// whose logsumexp result the backward reads instead of recomputing the scores.
 /// Errors: the loss is not a floating scalar; an op on the gradient path has
-/// no gradient rule (naming the op and its source line).
+/// no gradient rule (naming the op, its source line and, for an op registered
+/// as not differentiable, why).
 StatusOr<GradInfo> Differentiate(ir::Graph& graph, const AutodiffOptions& options = {});
-
-/// Installs every gradient rule into the op registry (idempotent; Differentiate
-/// calls it).
-void RegisterGradRules();
 
 }  // namespace autosp::autodiff

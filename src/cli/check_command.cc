@@ -35,27 +35,27 @@ void RunSp(const verify::ModelCheckOptions& base, int sp, double timeout_s) {
   comm_options.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
   auto world = runtime::ConnectC10dWorld(*env, runtime::C10dBackend::kGloo, comm_options);
   if (!world.ok()) Fail(3, world.status().message());
-  try {
-    runtime::CommMesh mesh =
-        runtime::BuildCommMesh(**world, runtime::MeshShape{env->world_size / sp, sp});
-    verify::SpCheckOptions options;
-    options.model_path = base.model_path;
-    options.seq = base.seq;
-    options.batch = base.batch;
-    options.seed = base.seed;
-    options.tolerance = base.tolerance;
-    options.padding = base.padding;
-    const bool printer = env->rank == 0;
-    auto report = verify::RunSpCheck(*mesh.sp, options, printer ? stdout : nullptr);
-    if (!report.ok()) Fail(2, fmt::format("rank {}: {}", env->rank, report.status().message()));
-    if (printer) {
-      std::fputs(verify::FormatSpCheckReport(*report, options.tolerance).c_str(), stdout);
-    }
-    mesh.world->Barrier();
-    if (!report->ok) throw CLI::RuntimeError(1);
-  } catch (const runtime::CommError& e) {
-    Fail(3, e.what());
-  }
+  // A failed peer, file system or device (kUnavailable; a failed collective is
+  // one) exits 3, as a failed connection does; any other error 2.
+  auto fail = [&](const Status& s) {
+    Fail(s.code() == StatusCode::kUnavailable ? 3 : 2,
+         fmt::format("rank {}: {}", env->rank, s.message()));
+  };
+  auto mesh = runtime::TryBuildCommMesh(**world, runtime::MeshShape{env->world_size / sp, sp});
+  if (!mesh.ok()) fail(mesh.status());
+  verify::SpCheckOptions options;
+  options.model_path = base.model_path;
+  options.seq = base.seq;
+  options.batch = base.batch;
+  options.seed = base.seed;
+  options.tolerance = base.tolerance;
+  options.padding = base.padding;
+  const bool printer = env->rank == 0;
+  auto report = verify::RunSpCheck(*mesh->sp, options, printer ? stdout : nullptr);
+  if (!report.ok()) fail(report.status());
+  if (printer) std::fputs(verify::FormatSpCheckReport(*report, options.tolerance).c_str(), stdout);
+  if (Status s = mesh->world->TryBarrier(); !s.ok()) fail(s);
+  if (!report->ok) throw CLI::RuntimeError(1);
 }
 
 }  // namespace

@@ -66,30 +66,31 @@ void RunCommCheckCommand(const CommCheckArgs& args) {
   auto world = runtime::ConnectC10dWorld(*env, backend, comm_options);
   if (!world.ok()) Fail(3, world.status().message());
 
-  try {
-    runtime::CommMesh mesh = runtime::BuildCommMesh(**world, shape);
-    if (env->rank == 0) {
-      std::printf("# world %d = dp %d x sp %d, launcher %s, rendezvous %s:%d\n", env->world_size,
-                  shape.dp, shape.sp, env->launcher.c_str(), env->master_addr.c_str(),
-                  env->master_port);
-      std::fflush(stdout);
-    }
-    auto rows = runtime::RunCommCheck(mesh, options);
-    int failures = 0;
-    for (const auto& r : rows) failures += r.ok ? 0 : 1;
-    // Rank 0 prints its view; every rank reports its own failures.
-    if (env->rank == 0) {
-      std::fputs(runtime::FormatCommCheckTable(rows, args.backend, args.dtype).c_str(), stdout);
-      std::fflush(stdout);
-    }
-    at::Tensor total = at::tensor({static_cast<int64_t>(failures)}, at::kLong);
-    mesh.world->AllReduce(total, runtime::ReduceOp::kSum);
-    if (total.item<int64_t>() > 0) {
-      Fail(1, fmt::format("{} mismatching results across all ranks ({} on rank {})",
-                          total.item<int64_t>(), failures, env->rank));
-    }
-  } catch (const runtime::CommError& e) {
-    Fail(3, e.what());
+  // Everything below is communication: a failed collective exits 3.
+  auto mesh = runtime::TryBuildCommMesh(**world, shape);
+  if (!mesh.ok()) Fail(3, mesh.status().message());
+  if (env->rank == 0) {
+    std::printf("# world %d = dp %d x sp %d, launcher %s, rendezvous %s:%d\n", env->world_size,
+                shape.dp, shape.sp, env->launcher.c_str(), env->master_addr.c_str(),
+                env->master_port);
+    std::fflush(stdout);
+  }
+  auto rows = runtime::RunCommCheck(*mesh, options);
+  if (!rows.ok()) Fail(3, rows.status().message());
+  int failures = 0;
+  for (const auto& r : *rows) failures += r.ok ? 0 : 1;
+  // Rank 0 prints its view; every rank reports its own failures.
+  if (env->rank == 0) {
+    std::fputs(runtime::FormatCommCheckTable(*rows, args.backend, args.dtype).c_str(), stdout);
+    std::fflush(stdout);
+  }
+  at::Tensor total = at::tensor({static_cast<int64_t>(failures)}, at::kLong);
+  if (Status s = mesh->world->TryAllReduce(total, runtime::ReduceOp::kSum); !s.ok()) {
+    Fail(3, s.message());
+  }
+  if (total.item<int64_t>() > 0) {
+    Fail(1, fmt::format("{} mismatching results across all ranks ({} on rank {})",
+                        total.item<int64_t>(), failures, env->rank));
   }
 }
 

@@ -53,12 +53,13 @@ void Run(TrainArgs args) {
     if (!connected.ok()) Fail(3, connected.status().message());
     world = std::move(connected).value();
   }
-  try {
-    auto report = train::RunTraining(*config, args.options, world.get(),
-                                     env->rank == 0 ? stdout : nullptr);
-    if (!report.ok()) Fail(2, fmt::format("rank {}: {}", env->rank, report.status().message()));
-  } catch (const runtime::CommError& e) {
-    Fail(3, e.what());
+  auto report = train::RunTraining(*config, args.options, world.get(),
+                                   env->rank == 0 ? stdout : nullptr);
+  if (!report.ok()) {
+    // A failed peer, file system or device (kUnavailable; a failed collective
+    // is one) exits 3, as a failed connection does; any other error 2.
+    Fail(report.status().code() == StatusCode::kUnavailable ? 3 : 2,
+         fmt::format("rank {}: {}", env->rank, report.status().message()));
   }
 }
 

@@ -1,12 +1,11 @@
 // One definition per op: schema, shape inference, traits, and the slots that
-// later layers fill (layout rule, gradient rule, cost, kernel).
+// later layers fill (layout rule, cost, kernel).
 //
 // The registry is built on first use from the RegisterXxxOps functions in
 // src/ir/ops/*.cc. Other modules fill their slots at startup, before any
-// concurrent use, through OpRegistry::Global().Mutable(kind):
-//
-//   auto& def = ir::OpRegistry::Global().Mutable(ir::OpKind::kMatMul);
-//   def.grad_rule = &MatMulGrad;
+// concurrent use, through OpRegistry::Global().Mutable(kind). Layers above the
+// compiler core keep their own tables keyed by OpKind instead: gradient rules
+// (src/autodiff/grad_registry.h) and kernels (src/runtime/kernel_registry.h).
 #pragma once
 
 #include <functional>
@@ -87,11 +86,6 @@ struct LayoutDecision {
 using LayoutRuleFn = std::function<StatusOr<LayoutDecision>(
     const Node& node, std::string_view axis, std::span<const Layout> operand_layouts)>;
 
-/// Defined by src/autodiff; the gradient rule emits the backward of one node.
-struct GradContext;
-/// Gradient rule slot (filled by autodiff).
-using GradRuleFn = std::function<Status(GradContext& ctx)>;
-
 /// Symbolic cost of one node; a function of the graph's symbols.
 struct OpCost {
   DimExpr flops;  ///< floating point operations
@@ -113,7 +107,6 @@ struct OpDef {
   ShapeFn infer_shape = nullptr;
   // Slots filled by later layers; empty until then.
   LayoutRuleFn layout_rule;
-  GradRuleFn grad_rule;
   CostFn cost;
   int kernel_id = -1;  ///< runtime kernel table index; -1: unbound
 };

@@ -54,4 +54,12 @@ void KernelRegistry::Register(ir::OpKind kind, KernelFn fn) {
   slot = fn;
 }
 
+std::vector<ir::OpKind> KernelRegistry::MissingKinds() const {
+  std::vector<ir::OpKind> missing;
+  for (int i = 0; i < ir::kNumOpKinds; ++i) {
+    if (fns_[static_cast<size_t>(i)] == nullptr) missing.push_back(static_cast<ir::OpKind>(i));
+  }
+  return missing;
+}
+
 }  // namespace autosp::runtime

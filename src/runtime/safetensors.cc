@@ -336,7 +336,7 @@ StatusOr<std::map<std::string, std::string>> LoadSafetensorsMetadata(const std::
   return h.metadata;
 }
 
-Status LoadParametersInto(const std::string& path, const std::vector<frontend::ParamSpec>& params,
+Status LoadParametersInto(const std::string& path, const std::vector<ExpectedTensor>& params,
                           std::map<std::string, at::Tensor>* out) {
   AUTOSP_CHECK(out != nullptr, "LoadParametersInto needs an output map");
   AUTOSP_ASSIGN_OR_RETURN(auto stored, LoadSafetensors(path));
@@ -344,7 +344,7 @@ Status LoadParametersInto(const std::string& path, const std::vector<frontend::P
   std::map<std::string, at::Tensor> loaded;
   std::set<std::string> used;
   std::vector<std::string> missing;
-  for (const frontend::ParamSpec& spec : params) {
+  for (const ExpectedTensor& spec : params) {
     auto it = stored.find(spec.name);
     // The original GPT-2 checkpoints name the base model's tensors without "transformer.".
     constexpr std::string_view kGpt2Prefix = "transformer.";

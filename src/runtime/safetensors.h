@@ -6,6 +6,7 @@
 // after the header.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <utility>
@@ -13,7 +14,6 @@
 
 #include <ATen/core/Tensor.h>
 
-#include "frontend/model_config.h"
 #include "support/status.h"
 
 namespace autosp::runtime {
@@ -36,6 +36,13 @@ StatusOr<std::map<std::string, at::Tensor>> LoadSafetensors(const std::string& p
 /// The `__metadata__` map of a safetensors file (empty when it has none).
 StatusOr<std::map<std::string, std::string>> LoadSafetensorsMetadata(const std::string& path);
 
+/// A tensor a model expects in a weights file: its HF name and shape (the
+/// caller above the runtime lists them, e.g. from frontend::ModelParameters).
+struct ExpectedTensor {
+  std::string name;
+  std::vector<int64_t> shape;
+};
+
 /// Loads the parameters `params` of a model from an HF safetensors file into
 /// `out` (by HF name; dtypes as stored, which must be floating point). Fails,
 /// naming the tensor, on a missing tensor or a wrong shape, and lists tensors
@@ -44,7 +51,7 @@ StatusOr<std::map<std::string, std::string>> LoadSafetensorsMetadata(const std::
 /// `lm_head.weight` of a model with tied embeddings are ignored with a warning
 /// on stderr. GPT-2 checkpoints saved without the `transformer.` prefix load too.
 /// `out` is changed only on success.
-Status LoadParametersInto(const std::string& path, const std::vector<frontend::ParamSpec>& params,
+Status LoadParametersInto(const std::string& path, const std::vector<ExpectedTensor>& params,
                           std::map<std::string, at::Tensor>* out);
 
 }  // namespace autosp::runtime

@@ -78,8 +78,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::Initialize(const DsConfig& config, Mod
   AUTOSP_ASSIGN_OR_RETURN(engine->plan_, ResolveBatch(config, dp));
   const runtime::MeshShape shape{static_cast<int>(dp),
                                  static_cast<int>(config.sequence_parallel_size)};
-  AUTOSP_RETURN_IF_ERROR(runtime::ValidateMesh(shape, world->world_size()));
-  engine->mesh_ = runtime::BuildCommMesh(*world, shape);
+  AUTOSP_ASSIGN_OR_RETURN(engine->mesh_, runtime::TryBuildCommMesh(*world, shape));
   return engine;
 }
 
@@ -173,11 +172,14 @@ StatusOr<OptimizerStepResult> Engine::OptimizerStep() {
   }
   OptimizerStepResult result;
   result.lr = NextLearningRate();
-  const ZeroStepResult z = optimizer_->Step(grads_, result.lr, config_.gradient_clipping);
+  AUTOSP_ASSIGN_OR_RETURN(const ZeroStepResult z,
+                          optimizer_->Step(grads_, result.lr, config_.gradient_clipping));
   result.grad_norm = z.grad_norm;
   result.step = optimizer_->step();
   at::Tensor loss = at::tensor({loss_sum_ / static_cast<double>(plan_.accumulation)}, at::kDouble);
-  if (mesh_.dp->size() > 1) mesh_.dp->AllReduce(loss, runtime::ReduceOp::kAvg);
+  if (mesh_.dp->size() > 1) {
+    AUTOSP_RETURN_IF_ERROR(mesh_.dp->TryAllReduce(loss, runtime::ReduceOp::kAvg));
+  }
   result.loss = loss.item<double>();
   for (at::Tensor& g : grads_) g.zero_();
   loss_sum_ = 0;
@@ -191,7 +193,7 @@ int64_t Engine::num_parameters() const {
   return n;
 }
 
-std::vector<std::pair<std::string, at::Tensor>> Engine::GatherOptimizerState() {
+StatusOr<std::vector<std::pair<std::string, at::Tensor>>> Engine::GatherOptimizerState() {
   return optimizer_->GatherState();
 }
 

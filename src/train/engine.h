@@ -137,7 +137,7 @@ class Engine {
 
   /// The optimizer moments by "exp_avg.<name>" / "exp_avg_sq.<name>"
   /// (full, whatever the DP and ZeRO stage). A collective over DP.
-  std::vector<std::pair<std::string, at::Tensor>> GatherOptimizerState();
+  StatusOr<std::vector<std::pair<std::string, at::Tensor>>> GatherOptimizerState();
   /// Replaces the weights (by HF name, any float dtype), the optimizer
   /// moments and the step count. Errors name a missing or misshaped tensor.
   Status LoadState(const std::map<std::string, at::Tensor>& weights,

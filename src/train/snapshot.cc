@@ -62,7 +62,7 @@ Status Unavailable(const std::string& what, const std::error_code& ec) {
 StatusOr<std::string> SaveSnapshot(Engine& engine, const TrainerState& state,
                                    const std::string& dir, const SnapshotSaveOptions& options) {
   // Every rank joins the gather; only world rank 0 writes.
-  std::vector<std::pair<std::string, at::Tensor>> moments = engine.GatherOptimizerState();
+  AUTOSP_ASSIGN_OR_RETURN(auto moments, engine.GatherOptimizerState());
   const std::string name = fmt::format("step-{:06d}", state.step);
   const fs::path final_dir = fs::path(dir) / name;
   Status status = Status::Ok();
@@ -89,7 +89,7 @@ StatusOr<std::string> SaveSnapshot(Engine& engine, const TrainerState& state,
   }
   // Agree on the outcome so that no rank runs ahead of a failed save.
   at::Tensor ok = at::tensor({status.ok() ? int64_t{1} : int64_t{0}}, at::kLong);
-  engine.mesh().world->Broadcast(ok, 0);
+  AUTOSP_RETURN_IF_ERROR(engine.mesh().world->TryBroadcast(ok, 0));
   if (!status.ok()) return status.WithContext("saving checkpoint " + final_dir.string());
   if (ok.item<int64_t>() != 1) {
     return Status(StatusCode::kUnavailable,

@@ -25,9 +25,9 @@ double Seconds(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
 
-std::vector<int64_t> GatherPeaks(Engine& engine) {
+StatusOr<std::vector<int64_t>> GatherPeaks(Engine& engine) {
   at::Tensor mine = at::tensor({engine.peak_bytes()}, at::kLong);
-  at::Tensor all = engine.mesh().world->AllGather(mine);
+  AUTOSP_ASSIGN_OR_RETURN(at::Tensor all, engine.mesh().world->TryAllGather(mine));
   std::vector<int64_t> out;
   for (int64_t i = 0; i < all.size(0); ++i) out.push_back(all[i].item<int64_t>());
   return out;
@@ -130,7 +130,7 @@ StatusOr<TrainReport> RunTraining(const DsConfig& config, const TrainOptions& op
       m.grad_norm = r.grad_norm;
       m.tokens_per_s = static_cast<double>(tokens_per_step * window_steps) / Seconds(window_start, now);
       m.elapsed_s = Seconds(start, now);
-      m.peak_bytes = GatherPeaks(*engine);
+      AUTOSP_ASSIGN_OR_RETURN(m.peak_bytes, GatherPeaks(*engine));
       if (metrics) metrics->Write(m);
       if (tty) std::fprintf(out, "\r\033[K");
       say(FormatStepLine(m, total));
@@ -160,7 +160,7 @@ StatusOr<TrainReport> RunTraining(const DsConfig& config, const TrainOptions& op
   const int64_t run_steps = state.step - report.first_step;
   report.tokens_per_s =
       report.seconds > 0 ? static_cast<double>(tokens_per_step * run_steps) / report.seconds : 0;
-  report.peak_bytes = GatherPeaks(*engine);
+  AUTOSP_ASSIGN_OR_RETURN(report.peak_bytes, GatherPeaks(*engine));
   if (!report.losses.empty()) {
     std::string peaks;
     for (int64_t b : report.peak_bytes) peaks.append(" ").append(FormatBytes(static_cast<double>(b)));

@@ -52,18 +52,20 @@ void ZeroOptimizer::ScatterIntoParams(const at::Tensor& flat) {
   }
 }
 
-ZeroStepResult ZeroOptimizer::Step(const std::vector<at::Tensor>& grads, double lr,
-                                   double max_norm) {
+StatusOr<ZeroStepResult> ZeroOptimizer::Step(const std::vector<at::Tensor>& grads, double lr,
+                                             double max_norm) {
   at::Tensor grad = FlatGrad(grads);
   const bool distributed = dp_->size() > 1;
   double sum_sq = 0;
   if (stage_ == 0) {
-    if (distributed) dp_->AllReduce(grad, runtime::ReduceOp::kAvg);
+    if (distributed) AUTOSP_RETURN_IF_ERROR(dp_->TryAllReduce(grad, runtime::ReduceOp::kAvg));
     sum_sq = grad.to(at::kDouble).pow(2).sum().item<double>();
   } else {
-    if (distributed) grad = dp_->ReduceScatter(grad, runtime::ReduceOp::kAvg);
+    if (distributed) {
+      AUTOSP_ASSIGN_OR_RETURN(grad, dp_->TryReduceScatter(grad, runtime::ReduceOp::kAvg));
+    }
     at::Tensor sq = grad.to(at::kDouble).pow(2).sum().reshape({1});
-    if (distributed) dp_->AllReduce(sq, runtime::ReduceOp::kSum);
+    if (distributed) AUTOSP_RETURN_IF_ERROR(dp_->TryAllReduce(sq, runtime::ReduceOp::kSum));
     sum_sq = sq.item<double>();
   }
   ZeroStepResult result;
@@ -80,16 +82,17 @@ ZeroStepResult ZeroOptimizer::Step(const std::vector<at::Tensor>& grads, double 
   if (stage_ == 0 || !distributed) {
     ScatterIntoParams(master_);
   } else {
-    ScatterIntoParams(dp_->AllGather(master_));
+    AUTOSP_ASSIGN_OR_RETURN(at::Tensor all, dp_->TryAllGather(master_));
+    ScatterIntoParams(all);
   }
   return result;
 }
 
-std::vector<std::pair<std::string, at::Tensor>> ZeroOptimizer::GatherState() {
+StatusOr<std::vector<std::pair<std::string, at::Tensor>>> ZeroOptimizer::GatherState() {
   at::Tensor m = state_.exp_avg, v = state_.exp_avg_sq;
   if (stage_ == 1 && dp_->size() > 1) {
-    m = dp_->AllGather(m);
-    v = dp_->AllGather(v);
+    AUTOSP_ASSIGN_OR_RETURN(m, dp_->TryAllGather(m));
+    AUTOSP_ASSIGN_OR_RETURN(v, dp_->TryAllGather(v));
   }
   std::vector<std::pair<std::string, at::Tensor>> out;
   int64_t offset = 0;

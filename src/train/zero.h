@@ -51,8 +51,9 @@ class ZeroOptimizer {
 
   /// Averages `grads` (one per parameter, this rank's) over DP, clips to
   /// `max_norm` (0: no clipping), applies Adam with `lr`, and writes the new
-  /// weights into the parameters. A collective over DP.
-  ZeroStepResult Step(const std::vector<at::Tensor>& grads, double lr, double max_norm);
+  /// weights into the parameters. A collective over DP (a failed one is a
+  /// kUnavailable Status).
+  StatusOr<ZeroStepResult> Step(const std::vector<at::Tensor>& grads, double lr, double max_norm);
 
   /// Optimizer updates done so far.
   int64_t step() const { return step_; }
@@ -61,7 +62,7 @@ class ZeroOptimizer {
   /// The full moments, per parameter, named "exp_avg.<name>" and
   /// "exp_avg_sq.<name>" (independent of DP and SP sizes). A collective over
   /// DP under stage 1.
-  std::vector<std::pair<std::string, at::Tensor>> GatherState();
+  StatusOr<std::vector<std::pair<std::string, at::Tensor>>> GatherState();
 
   /// Restores what GatherState returned (from any DP size) and the step count;
   /// the master weights are re-read from the parameters. The error names a

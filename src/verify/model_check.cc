@@ -42,8 +42,11 @@ StatusOr<ModelCheckReport> RunModelCheck(const ModelCheckOptions& options, std::
   Progress(progress, "model: " + frontend::ModelConfigSummary(config));
   std::map<std::string, at::Tensor> params = reference::InitParameters(config, options.seed);
   if (!options.weights_path.empty()) {
-    AUTOSP_RETURN_IF_ERROR(runtime::LoadParametersInto(
-        options.weights_path, frontend::ModelParameters(config), &params));
+    std::vector<runtime::ExpectedTensor> expected;
+    for (const frontend::ParamSpec& p : frontend::ModelParameters(config)) {
+      expected.push_back({p.name, p.shape});
+    }
+    AUTOSP_RETURN_IF_ERROR(runtime::LoadParametersInto(options.weights_path, expected, &params));
     for (auto& [name, t] : params) t = t.to(at::kFloat).contiguous();
     Progress(progress, "weights: " + options.weights_path);
   }

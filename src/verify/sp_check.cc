@@ -97,10 +97,10 @@ StatusOr<SpCheckReport> RunSpCheck(runtime::Communicator& comm, const SpCheckOpt
     report.ok = report.loss_rel_error <= options.tolerance &&
                 report.max_grad_rel_error <= options.tolerance;
   }
-  at::Tensor peaks = comm.AllGather(at::tensor({my_peak}, at::kLong));
+  AUTOSP_ASSIGN_OR_RETURN(at::Tensor peaks, comm.TryAllGather(at::tensor({my_peak}, at::kLong)));
   for (int64_t i = 0; i < peaks.size(0); ++i) report.rank_peak_bytes.push_back(peaks[i].item<int64_t>());
   at::Tensor verdict = at::tensor({report.ok ? int64_t{1} : int64_t{0}}, at::kLong);
-  comm.Broadcast(verdict, 0);
+  AUTOSP_RETURN_IF_ERROR(comm.TryBroadcast(verdict, 0));
   report.ok = verdict.item<int64_t>() == 1;
   return report;
 }

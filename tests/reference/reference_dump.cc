@@ -33,8 +33,11 @@ Status Run(const std::map<std::string, std::string>& args) {
                           autosp::frontend::LoadModelConfig(args.at("--config")));
   std::printf("%s\n", autosp::frontend::ModelConfigSummary(config).c_str());
   std::vector<autosp::frontend::ParamSpec> specs = autosp::frontend::ModelParameters(config);
+  std::vector<autosp::runtime::ExpectedTensor> expected;
+  for (const autosp::frontend::ParamSpec& p : specs) expected.push_back({p.name, p.shape});
   std::map<std::string, at::Tensor> params;
-  AUTOSP_RETURN_IF_ERROR(autosp::runtime::LoadParametersInto(args.at("--weights"), specs, &params));
+  AUTOSP_RETURN_IF_ERROR(
+      autosp::runtime::LoadParametersInto(args.at("--weights"), expected, &params));
   for (auto& [name, p] : params) p = p.to(at::kFloat).requires_grad_(true);
 
   AUTOSP_ASSIGN_OR_RETURN(auto batch_tensors, autosp::runtime::LoadSafetensors(args.at("--batch")));

@@ -169,9 +169,8 @@ TEST_F(SafetensorsTest, RejectsOverlapSizeMismatchAndBadHeaders) {
   EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
 }
 
-frontend::ParamSpec Spec(std::string name, std::vector<int64_t> shape) {
-  return frontend::ParamSpec{std::move(name), std::move(shape), frontend::ParamSpec::Init::kNormal,
-                             0.02};
+ExpectedTensor Spec(std::string name, std::vector<int64_t> shape) {
+  return ExpectedTensor{std::move(name), std::move(shape)};
 }
 
 TEST_F(SafetensorsTest, LoadParametersIntoChecksNamesAndShapes) {

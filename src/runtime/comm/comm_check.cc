@@ -145,13 +145,16 @@ void CheckGroup(Communicator& comm, const std::vector<int>& members, const CommC
 
 }  // namespace
 
-std::vector<CommCheckRow> RunCommCheck(CommMesh& mesh, const CommCheckOptions& options) {
+StatusOr<std::vector<CommCheckRow>> RunCommCheck(CommMesh& mesh,
+                                                 const CommCheckOptions& options) {
   std::vector<CommCheckRow> rows;
   std::vector<int> all(mesh.shape.world_size());
   for (int r = 0; r < mesh.shape.world_size(); ++r) all[r] = r;
-  CheckGroup(*mesh.world, all, options, 1, rows);
-  CheckGroup(*mesh.sp, mesh.shape.SpGroupRanks(mesh.rank), options, 2, rows);
-  CheckGroup(*mesh.dp, mesh.shape.DpGroupRanks(mesh.rank), options, 3, rows);
+  AUTOSP_RETURN_IF_ERROR(CatchCommErrors([&] {
+    CheckGroup(*mesh.world, all, options, 1, rows);
+    CheckGroup(*mesh.sp, mesh.shape.SpGroupRanks(mesh.rank), options, 2, rows);
+    CheckGroup(*mesh.dp, mesh.shape.DpGroupRanks(mesh.rank), options, 3, rows);
+  }));
   return rows;
 }
 

@@ -38,8 +38,9 @@ struct CommCheckRow {
 };
 
 /// Runs the whole check on `mesh` (every rank of the world calls it with the
-/// same options). Rows are identical on every rank of a group.
-std::vector<CommCheckRow> RunCommCheck(CommMesh& mesh, const CommCheckOptions& options);
+/// same options). Rows are identical on every rank of a group. A failed
+/// collective is a kUnavailable Status naming it, the group, rank and backend.
+StatusOr<std::vector<CommCheckRow>> RunCommCheck(CommMesh& mesh, const CommCheckOptions& options);
 
 /// The table as text: one row per (group, op, size), a final verdict line.
 std::string FormatCommCheckTable(const std::vector<CommCheckRow>& rows, const std::string& backend,

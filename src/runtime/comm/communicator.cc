@@ -39,4 +39,34 @@ void Communicator::RequireDivisible(std::string_view what, const at::Tensor& t) 
   }
 }
 
+Status Communicator::TryAllReduce(at::Tensor& tensor, ReduceOp op) {
+  return CatchCommErrors([&] { AllReduce(tensor, op); });
+}
+
+StatusOr<at::Tensor> Communicator::TryAllToAll(const at::Tensor& input) {
+  at::Tensor out;
+  AUTOSP_RETURN_IF_ERROR(CatchCommErrors([&] { out = AllToAll(input); }));
+  return out;
+}
+
+StatusOr<at::Tensor> Communicator::TryAllGather(const at::Tensor& input) {
+  at::Tensor out;
+  AUTOSP_RETURN_IF_ERROR(CatchCommErrors([&] { out = AllGather(input); }));
+  return out;
+}
+
+StatusOr<at::Tensor> Communicator::TryReduceScatter(const at::Tensor& input, ReduceOp op) {
+  at::Tensor out;
+  AUTOSP_RETURN_IF_ERROR(CatchCommErrors([&] { out = ReduceScatter(input, op); }));
+  return out;
+}
+
+Status Communicator::TryBroadcast(at::Tensor& tensor, int root) {
+  return CatchCommErrors([&] { Broadcast(tensor, root); });
+}
+
+Status Communicator::TryBarrier() {
+  return CatchCommErrors([&] { Barrier(); });
+}
+
 }  // namespace autosp::runtime

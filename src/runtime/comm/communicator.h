@@ -12,14 +12,21 @@
 //     peer, or on a backend error it throws CommError whose message names the
 //     collective, the group, this rank and the backend;
 //   - tensors are contiguous; "equal splits" are along dim 0.
+//
+// The exceptions stay inside the runtime: callers above it (train/, cli/) use
+// the Try* forms, which return a Status with the same message (code
+// kUnavailable for a CommError), as do the executor's collective kernels.
 #pragma once
 
 #include <chrono>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <ATen/core/Tensor.h>
+
+#include "support/status.h"
 
 namespace autosp::runtime {
 
@@ -76,6 +83,23 @@ class Communicator {
   /// Returns when every rank of the group has entered.
   virtual void Barrier() = 0;
 
+  // The runtime boundary: the collectives above, for callers above the runtime.
+  // A CommError comes back as kUnavailable and a rejected argument
+  // (std::invalid_argument) as kInvalidArgument, with the exception's message.
+
+  /// AllReduce, reporting failure as a Status.
+  Status TryAllReduce(at::Tensor& tensor, ReduceOp op);
+  /// AllToAll, reporting failure as a Status.
+  StatusOr<at::Tensor> TryAllToAll(const at::Tensor& input);
+  /// AllGather, reporting failure as a Status.
+  StatusOr<at::Tensor> TryAllGather(const at::Tensor& input);
+  /// ReduceScatter, reporting failure as a Status.
+  StatusOr<at::Tensor> TryReduceScatter(const at::Tensor& input, ReduceOp op);
+  /// Broadcast, reporting failure as a Status.
+  Status TryBroadcast(at::Tensor& tensor, int root);
+  /// Barrier, reporting failure as a Status.
+  Status TryBarrier();
+
  protected:
   /// Throws std::invalid_argument for kAvg on a non-floating tensor.
   void RejectIntegerAvg(std::string_view what, const at::Tensor& t, ReduceOp op) const;
@@ -85,5 +109,21 @@ class Communicator {
 
 /// "all_reduce on group sp[1] (rank 0 of 2, gloo)": the prefix of every CommError.
 std::string DescribeCall(std::string_view collective, const Communicator& comm);
+
+/// Runs `fn` (which calls collectives) and returns what it threw as a Status:
+/// a CommError as kUnavailable, a std::invalid_argument as kInvalidArgument,
+/// each with its message. For runtime functions that are themselves the
+/// boundary (the Try* methods, RunCommCheck, TryBuildCommMesh).
+template <typename Fn>
+Status CatchCommErrors(Fn&& fn) {
+  try {
+    std::forward<Fn>(fn)();
+  } catch (const CommError& e) {
+    return Status(StatusCode::kUnavailable, e.what());
+  } catch (const std::invalid_argument& e) {
+    return Status(StatusCode::kInvalidArgument, e.what());
+  }
+  return Status::Ok();
+}
 
 }  // namespace autosp::runtime

@@ -51,4 +51,11 @@ CommMesh BuildCommMesh(CommWorld& world, const MeshShape& shape) {
   return mesh;
 }
 
+StatusOr<CommMesh> TryBuildCommMesh(CommWorld& world, const MeshShape& shape) {
+  AUTOSP_RETURN_IF_ERROR(ValidateMesh(shape, world.world_size()));
+  CommMesh mesh;
+  AUTOSP_RETURN_IF_ERROR(CatchCommErrors([&] { mesh = BuildCommMesh(world, shape); }));
+  return mesh;
+}
+
 }  // namespace autosp::runtime

@@ -47,6 +47,11 @@ struct CommMesh {
 
 /// Builds the world, SP and DP groups of this rank. Every rank calls it with
 /// the same shape. REQUIRES: ValidateMesh(shape, world.world_size()).ok().
+/// Throws CommError when a backend cannot create a group.
 CommMesh BuildCommMesh(CommWorld& world, const MeshShape& shape);
+
+/// BuildCommMesh for callers above the runtime: an invalid shape is the
+/// ValidateMesh error, a failed group creation a kUnavailable Status.
+StatusOr<CommMesh> TryBuildCommMesh(CommWorld& world, const MeshShape& shape);
 
 }  // namespace autosp::runtime

@@ -1,13 +1,12 @@
 // Gradients of reshape, transpose, permute, expand, slice, cat, split.
 #include "autodiff/grad_context.h"
-#include "autodiff/grad_rules.h"
+#include "autodiff/grad_registry.h"
 
 namespace autosp::autodiff {
 namespace {
 
 using ir::Attribute;
 using ir::DimExpr;
-using ir::GradContext;
 using ir::OpKind;
 using ir::Value;
 
@@ -96,14 +95,14 @@ Status SplitGrad(GradContext& ctx) {
 
 }  // namespace
 
-void RegisterShapeGradRules(ir::OpRegistry& r) {
-  r.Mutable(OpKind::kReshape).grad_rule = &ReshapeGrad;
-  r.Mutable(OpKind::kTranspose).grad_rule = &TransposeGrad;
-  r.Mutable(OpKind::kPermute).grad_rule = &PermuteGrad;
-  r.Mutable(OpKind::kExpand).grad_rule = &ExpandGrad;
-  r.Mutable(OpKind::kSlice).grad_rule = &SliceGrad;
-  r.Mutable(OpKind::kCat).grad_rule = &CatGrad;
-  r.Mutable(OpKind::kSplit).grad_rule = &SplitGrad;
+void RegisterShapeGradRules(GradRegistry& r) {
+  r.Register(OpKind::kReshape, &ReshapeGrad);
+  r.Register(OpKind::kTranspose, &TransposeGrad);
+  r.Register(OpKind::kPermute, &PermuteGrad);
+  r.Register(OpKind::kExpand, &ExpandGrad);
+  r.Register(OpKind::kSlice, &SliceGrad);
+  r.Register(OpKind::kCat, &CatGrad);
+  r.Register(OpKind::kSplit, &SplitGrad);
 }
 
 }  // namespace autosp::autodiff

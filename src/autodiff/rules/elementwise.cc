@@ -1,13 +1,12 @@
 // Gradients of elementwise ops (broadcasting operands get their gradient
 // summed back to their own shape).
 #include "autodiff/grad_context.h"
-#include "autodiff/grad_rules.h"
+#include "autodiff/grad_registry.h"
 
 namespace autosp::autodiff {
 namespace {
 
 using ir::Attribute;
-using ir::GradContext;
 using ir::OpKind;
 using ir::Value;
 
@@ -133,21 +132,22 @@ Status CastGrad(GradContext& ctx) {
 
 }  // namespace
 
-void RegisterElementwiseGradRules(ir::OpRegistry& r) {
-  r.Mutable(OpKind::kAdd).grad_rule = &AddSubGrad;
-  r.Mutable(OpKind::kSub).grad_rule = &AddSubGrad;
-  r.Mutable(OpKind::kMul).grad_rule = &MulGrad;
-  r.Mutable(OpKind::kDiv).grad_rule = &DivGrad;
-  r.Mutable(OpKind::kNeg).grad_rule = &NegGrad;
-  r.Mutable(OpKind::kExp).grad_rule = &ExpGrad;
-  r.Mutable(OpKind::kLog).grad_rule = &LogGrad;
-  r.Mutable(OpKind::kRsqrt).grad_rule = &RsqrtGrad;
-  r.Mutable(OpKind::kSqrt).grad_rule = &SqrtGrad;
-  r.Mutable(OpKind::kPow).grad_rule = &PowGrad;
-  r.Mutable(OpKind::kSilu).grad_rule = &SiluGrad;
-  r.Mutable(OpKind::kGelu).grad_rule = &GeluGrad;
-  r.Mutable(OpKind::kDropout).grad_rule = &DropoutGrad;
-  r.Mutable(OpKind::kCast).grad_rule = &CastGrad;
+void RegisterElementwiseGradRules(GradRegistry& r) {
+  r.Register(OpKind::kAdd, &AddSubGrad);
+  r.Register(OpKind::kSub, &AddSubGrad);
+  r.Register(OpKind::kMul, &MulGrad);
+  r.Register(OpKind::kDiv, &DivGrad);
+  r.Register(OpKind::kNeg, &NegGrad);
+  r.Register(OpKind::kExp, &ExpGrad);
+  r.Register(OpKind::kLog, &LogGrad);
+  r.Register(OpKind::kRsqrt, &RsqrtGrad);
+  r.Register(OpKind::kSqrt, &SqrtGrad);
+  r.Register(OpKind::kPow, &PowGrad);
+  r.Register(OpKind::kSilu, &SiluGrad);
+  r.Register(OpKind::kGelu, &GeluGrad);
+  r.Register(OpKind::kDropout, &DropoutGrad);
+  r.Register(OpKind::kCast, &CastGrad);
+  r.RegisterNotDifferentiable(OpKind::kNotEqual, "bool result");
 }
 
 }  // namespace autosp::autodiff

@@ -2,7 +2,7 @@
 //
 // Each is the exact gradient of its forward kernel as torch autograd computes
 // it, through ATen's dedicated backward where there is one. Hand-written:
-//  - rms_norm_backward: the math of our fp32 RMSNorm (see reduction_kernels.cc):
+//  - rms_norm_backward: the math of our fp32 RMSNorm (see reduction.cc):
 //    y = w * cast(xhat), xhat = xf * r, r = rsqrt(mean(xf^2) + eps), so
 //    dw = sum(g * cast(xhat)), dxhat = float(g * w), dx = r * (dxhat - xhat *
 //    mean(dxhat * xhat)), cast to x's dtype.

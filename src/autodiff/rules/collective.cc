@@ -1,41 +1,13 @@
-// Gradients of apply_rope and attention, and of the collectives.
+// Gradients of the collectives.
 #include "autodiff/grad_context.h"
-#include "autodiff/grad_rules.h"
+#include "autodiff/grad_registry.h"
 
 namespace autosp::autodiff {
 namespace {
 
 using ir::Attribute;
-using ir::GradContext;
 using ir::OpKind;
 using ir::Value;
-
-// RoPE is a rotation per (position, frequency) pair; its gradient is the
-// inverse rotation of g.
-Status ApplyRopeGrad(GradContext& ctx) {
-  if (!ctx.needs_grad[0]) return Status::Ok();
-  ir::AttributeMap attrs = ctx.attrs();
-  attrs.Set("inverse", Attribute::Bool(!ctx.attrs().GetBoolOr("inverse", false)));
-  AUTOSP_ASSIGN_OR_RETURN(
-      Value * d, ctx.Emit(OpKind::kApplyRope, {ctx.grad_outputs[0], ctx.operand(1)}, attrs));
-  return ctx.SetInputGrad(0, d);
-}
-
-// sdpa_forward(q, k, v, mask?) -> (out, lse): one fused backward for q, k, v.
-// The mask is data, not differentiated.
-Status SdpaForwardGrad(GradContext& ctx) {
-  if (ctx.num_operands() > 3 && ctx.needs_grad[3]) {
-    return Unimplemented("the attention mask depends on parameters; masks are not differentiable");
-  }
-  std::vector<Value*> operands{ctx.grad_outputs[0], ctx.operand(0), ctx.operand(1),
-                               ctx.operand(2), ctx.node.result(0), ctx.node.result(1)};
-  if (ctx.num_operands() > 3) operands.push_back(ctx.operand(3));
-  AUTOSP_ASSIGN_OR_RETURN(ir::Node * n, ctx.Create(OpKind::kSdpaBackward, operands, ctx.attrs()));
-  for (size_t i = 0; i < 3; ++i) {
-    if (ctx.needs_grad[i]) AUTOSP_RETURN_IF_ERROR(ctx.SetInputGrad(i, n->result(i)));
-  }
-  return Status::Ok();
-}
 
 // all_to_all's gradient is the inverse all_to_all: split where it concatenated.
 Status AllToAllGrad(GradContext& ctx) {
@@ -82,16 +54,13 @@ Status ReduceScatterGrad(GradContext& ctx) {
 
 }  // namespace
 
-void RegisterAttentionGradRules(ir::OpRegistry& r) {
-  r.Mutable(OpKind::kApplyRope).grad_rule = &ApplyRopeGrad;
-  r.Mutable(OpKind::kSdpaForward).grad_rule = &SdpaForwardGrad;
-}
-
-void RegisterCollectiveGradRules(ir::OpRegistry& r) {
-  r.Mutable(OpKind::kAllToAll).grad_rule = &AllToAllGrad;
-  r.Mutable(OpKind::kAllReduce).grad_rule = &AllReduceGrad;
-  r.Mutable(OpKind::kAllGather).grad_rule = &AllGatherGrad;
-  r.Mutable(OpKind::kReduceScatter).grad_rule = &ReduceScatterGrad;
+void RegisterCollectiveGradRules(GradRegistry& r) {
+  r.Register(OpKind::kAllToAll, &AllToAllGrad);
+  r.Register(OpKind::kAllReduce, &AllReduceGrad);
+  r.Register(OpKind::kAllGather, &AllGatherGrad);
+  r.Register(OpKind::kReduceScatter, &ReduceScatterGrad);
+  r.RegisterNotDifferentiable(OpKind::kLocalChunk,
+                              "chunks data (attention masks) for SP; masks are not differentiated");
 }
 
 }  // namespace autosp::autodiff

@@ -1,13 +1,12 @@
 // Gradients of embedding, linear, matmul.
 #include "autodiff/grad_context.h"
-#include "autodiff/grad_rules.h"
+#include "autodiff/grad_registry.h"
 
 namespace autosp::autodiff {
 namespace {
 
 using ir::Attribute;
 using ir::DimExpr;
-using ir::GradContext;
 using ir::OpKind;
 using ir::Value;
 
@@ -101,10 +100,10 @@ Status MatMulGrad(GradContext& ctx) {
 
 }  // namespace
 
-void RegisterLinalgGradRules(ir::OpRegistry& r) {
-  r.Mutable(OpKind::kEmbedding).grad_rule = &EmbeddingGrad;
-  r.Mutable(OpKind::kLinear).grad_rule = &LinearGrad;
-  r.Mutable(OpKind::kMatMul).grad_rule = &MatMulGrad;
+void RegisterLinalgGradRules(GradRegistry& r) {
+  r.Register(OpKind::kEmbedding, &EmbeddingGrad);
+  r.Register(OpKind::kLinear, &LinearGrad);
+  r.Register(OpKind::kMatMul, &MatMulGrad);
 }
 
 }  // namespace autosp::autodiff

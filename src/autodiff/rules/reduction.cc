@@ -1,13 +1,12 @@
 // Gradients of softmax, log_softmax, sum, mean, rms_norm, layer_norm, cross_entropy.
 #include "autodiff/grad_context.h"
-#include "autodiff/grad_rules.h"
+#include "autodiff/grad_registry.h"
 
 namespace autosp::autodiff {
 namespace {
 
 using ir::Attribute;
 using ir::DimExpr;
-using ir::GradContext;
 using ir::OpKind;
 using ir::Value;
 
@@ -82,14 +81,14 @@ Status CrossEntropyGrad(GradContext& ctx) {
 
 }  // namespace
 
-void RegisterReductionGradRules(ir::OpRegistry& r) {
-  r.Mutable(OpKind::kSoftmax).grad_rule = &SoftmaxGrad;
-  r.Mutable(OpKind::kLogSoftmax).grad_rule = &SoftmaxGrad;
-  r.Mutable(OpKind::kSum).grad_rule = &SumGrad;
-  r.Mutable(OpKind::kMean).grad_rule = &MeanGrad;
-  r.Mutable(OpKind::kRmsNorm).grad_rule = &NormGrad;
-  r.Mutable(OpKind::kLayerNorm).grad_rule = &NormGrad;
-  r.Mutable(OpKind::kCrossEntropy).grad_rule = &CrossEntropyGrad;
+void RegisterReductionGradRules(GradRegistry& r) {
+  r.Register(OpKind::kSoftmax, &SoftmaxGrad);
+  r.Register(OpKind::kLogSoftmax, &SoftmaxGrad);
+  r.Register(OpKind::kSum, &SumGrad);
+  r.Register(OpKind::kMean, &MeanGrad);
+  r.Register(OpKind::kRmsNorm, &NormGrad);
+  r.Register(OpKind::kLayerNorm, &NormGrad);
+  r.Register(OpKind::kCrossEntropy, &CrossEntropyGrad);
 }
 
 }  // namespace autosp::autodiff
