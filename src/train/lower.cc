@@ -1,7 +1,7 @@
 #include "train/lower.h"
 
 #include "ir/verifier.h"
-#include "passes/sp_partition.h"
+#include "passes/sp/sp_passes.h"
 
 namespace autosp::train {
 

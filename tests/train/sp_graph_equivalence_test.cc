@@ -13,7 +13,7 @@
 #include "autodiff/autodiff.h"
 #include "ir/parser.h"
 #include "passes/pass_manager.h"
-#include "passes/sp_partition.h"
+#include "passes/sp/sp_passes.h"
 #include "runtime/comm/mesh.h"
 #include "runtime/executor.h"
 #include "tests/runtime/comm/comm_test_util.h"
