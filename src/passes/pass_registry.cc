@@ -1,6 +1,6 @@
 #include "passes/pass_registry.h"
 
-#include "passes/sp_partition.h"
+#include "passes/sp/sp_passes.h"
 
 #include "passes/cse.h"
 #include "passes/dce.h"
@@ -8,26 +8,27 @@
 
 namespace autosp::passes {
 
+namespace {
+
+// Name and description from an instance of the pass.
+PassInfo Info(std::function<std::unique_ptr<Pass>()> create) {
+  std::unique_ptr<Pass> pass = create();
+  return {std::string(pass->name()), std::string(pass->description()), std::move(create)};
+}
+
+}  // namespace
+
 const std::vector<PassInfo>& AllPasses() {
   static const std::vector<PassInfo>* passes = new std::vector<PassInfo>{
-      {"dce", "erase nodes whose results are unused", &CreateDcePass},
-      {"cse", "merge nodes that compute the same value", &CreateCsePass},
-      {"sp-shard-inputs", "layouts of the tagged inputs: this rank's contiguous sequence shard",
-       [] { return CreateSpShardInputsPass(); }},
-      {"sp-propagate-layouts", "layouts of every value by per-op rules; rejects sequence mixing",
-       [] { return CreateSpPropagateLayoutsPass(); }},
-      {"sp-insert-all-to-all",
-       "per-rank shapes; all-to-all around attention, GQA head replication, mask gathering",
-       [] { return CreateSpInsertAllToAllPass(); }},
-      {"sp-global-loss", "the loss as a global token mean over the SP ranks",
-       [] { return CreateSpGlobalLossPass(); }},
-      {"sp-partition",
-       "Ulysses SP: sp-shard-inputs, sp-propagate-layouts, sp-insert-all-to-all, sp-global-loss",
-       [] { return CreateSpPartitionPass(); }},
-      {"sp-sync-gradients", "all-reduce parameter gradients over the SP ranks, bucketed",
-       [] { return CreateSpSyncGradientsPass(); }},
-      {"checkpoint", "activation checkpointing of the joint graph (sequence-aware min-cut)",
-       [] { return CreateCheckpointPass(); }},
+      Info(&CreateDcePass),
+      Info(&CreateCsePass),
+      Info([] { return CreateSpShardInputsPass(); }),
+      Info([] { return CreateSpPropagateLayoutsPass(); }),
+      Info([] { return CreateSpInsertAllToAllPass(); }),
+      Info([] { return CreateSpGlobalLossPass(); }),
+      Info([] { return CreateSpPartitionPass(); }),
+      Info([] { return CreateSpSyncGradientsPass(); }),
+      Info([] { return CreateCheckpointPass(); }),
   };
   return *passes;
 }
