@@ -12,7 +12,7 @@
 #include "frontend/models/causal_lm.h"
 #include "passes/memory/activation_checkpoint.h"
 #include "passes/pass_manager.h"
-#include "passes/sp_partition.h"
+#include "passes/sp/sp_passes.h"
 #include "tests/passes/memory/memory_test_util.h"
 
 namespace autosp {

@@ -23,6 +23,8 @@ OpRegistry::OpRegistry() {
   for (const OpDef& def : defs_) {
     AUTOSP_CHECK(def.infer_shape != nullptr, "op '{}' has no registered OpDef",
                  OpKindName(def.kind));
+    AUTOSP_CHECK(def.seq_layout != nullptr, "op '{}' has no sequence-parallel layout rule",
+                 OpKindName(def.kind));
   }
 }
 

@@ -1,5 +1,5 @@
-// One definition per op: schema, shape inference, traits, and the slots that
-// later layers fill (layout rule, cost, kernel).
+// One definition per op: schema, shape inference, traits, the sequence-parallel
+// layout rule, and the slots that later layers fill (cost, kernel).
 //
 // The registry is built on first use from the RegisterXxxOps functions in
 // src/ir/ops/*.cc. Other modules fill their slots at startup, before any
@@ -16,7 +16,6 @@
 
 #include "ir/attribute.h"
 #include "ir/dim_context.h"
-#include "ir/layout.h"
 #include "ir/op_kind.h"
 #include "ir/tensor_type.h"
 #include "support/status.h"
@@ -75,16 +74,30 @@ struct ShapeInput {
 /// attribute (the caller adds the node and its source line).
 using ShapeFn = StatusOr<std::vector<TensorType>> (*)(const ShapeInput&);
 
-/// Layouts on one mesh axis: the layouts an op needs of its operands and the
-/// layouts its results then have.
-struct LayoutDecision {
-  std::vector<Layout> operands;
-  std::vector<Layout> results;
+/// In SeqLayoutInput / SeqLayoutFn: the value is not sharded on the sequence
+/// parallel axis (every rank holds all of it).
+inline constexpr int64_t kSeqReplicated = -1;
+
+/// What an op's sequence-parallel layout rule sees: the node (its operands'
+/// global, single-device types and its attributes) and, per operand, the dim
+/// that is sharded over the SP axis's ranks, or kSeqReplicated.
+struct SeqLayoutInput {
+  const Node& node;
+  std::span<const int64_t> operand_shards;  ///< one per operand of `node`
+  int64_t ranks;                            ///< size of the SP mesh axis (P)
+  const DimContext& dims;                   ///< the graph's dims and facts
+
+  int64_t shard(size_t i) const { return operand_shards[i]; }
 };
-/// Layout rule slot (filled by the SP passes): given the current operand
-/// layouts on `axis`, decide. Errors name the op and why it cannot be sharded.
-using LayoutRuleFn = std::function<StatusOr<LayoutDecision>(
-    const Node& node, std::string_view axis, std::span<const Layout> operand_layouts)>;
+
+/// Sequence-parallel layout rule (Ulysses; sp-propagate-layouts): the dim
+/// every result is sharded on, given the operands' shard dims, or
+/// kSeqReplicated. An op that would mix tokens held by different ranks (a
+/// contraction, reduction, normalization, slice or cat over the sharded dim)
+/// returns an error naming the node and its source line; backward ops and
+/// collectives refuse (SP runs on a forward graph before autodiff).
+/// REQUIRES: the node verifies (operand count and attributes per the schema).
+using SeqLayoutFn = StatusOr<int64_t> (*)(const SeqLayoutInput&);
 
 /// Symbolic cost of one node; a function of the graph's symbols.
 struct OpCost {
@@ -105,8 +118,8 @@ struct OpDef {
   OpSchema schema;
   OpTraits traits;
   ShapeFn infer_shape = nullptr;
+  SeqLayoutFn seq_layout = nullptr;  ///< set by every op family; see SeqLayoutFn
   // Slots filled by later layers; empty until then.
-  LayoutRuleFn layout_rule;
   CostFn cost;
   int kernel_id = -1;  ///< runtime kernel table index; -1: unbound
 };

@@ -1,6 +1,6 @@
 #include "passes/pass_registry.h"
 
-#include "passes/sp_partition.h"
+#include "passes/sp/sp_passes.h"
 
 #include "passes/autodiff_pass.h"
 #include "passes/cse.h"
@@ -9,18 +9,28 @@
 
 namespace autosp::passes {
 
+namespace {
+
+// Name and description from an instance of the pass.
+PassInfo Info(std::function<std::unique_ptr<Pass>()> create) {
+  std::unique_ptr<Pass> pass = create();
+  return {std::string(pass->name()), std::string(pass->description()), std::move(create)};
+}
+
+}  // namespace
+
 const std::vector<PassInfo>& AllPasses() {
   static const std::vector<PassInfo>* passes = new std::vector<PassInfo>{
-      {"dce", &CreateDcePass},
-      {"cse", &CreateCsePass},
-      {"sp-shard-inputs", [] { return CreateSpShardInputsPass(); }},
-      {"sp-propagate-layouts", [] { return CreateSpPropagateLayoutsPass(); }},
-      {"sp-insert-all-to-all", [] { return CreateSpInsertAllToAllPass(); }},
-      {"sp-global-loss", [] { return CreateSpGlobalLossPass(); }},
-      {"sp-partition", [] { return CreateSpPartitionPass(); }},
-      {"autodiff", [] { return CreateAutodiffPass(); }},
-      {"sp-sync-gradients", [] { return CreateSpSyncGradientsPass(); }},
-      {"checkpoint", [] { return CreateCheckpointPass(); }},
+      Info(&CreateDcePass),
+      Info(&CreateCsePass),
+      Info([] { return CreateSpShardInputsPass(); }),
+      Info([] { return CreateSpPropagateLayoutsPass(); }),
+      Info([] { return CreateSpInsertAllToAllPass(); }),
+      Info([] { return CreateSpGlobalLossPass(); }),
+      Info([] { return CreateSpPartitionPass(); }),
+      Info([] { return CreateAutodiffPass(); }),
+      Info([] { return CreateSpSyncGradientsPass(); }),
+      Info([] { return CreateCheckpointPass(); }),
   };
   return *passes;
 }

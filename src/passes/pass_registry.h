@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -11,9 +12,11 @@
 
 namespace autosp::passes {
 
-/// A registered pass (its description is the pass's own, Pass::description()).
+/// A registered pass. Name and description are the pass's own (written once,
+/// in the pass), read from an instance when the list is built.
 struct PassInfo {
-  std::string_view name;  ///< kebab-case, as Pass::name()
+  std::string name;         ///< kebab-case, as Pass::name()
+  std::string description;  ///< one line, as Pass::description()
   std::function<std::unique_ptr<Pass>()> create;
 };
 

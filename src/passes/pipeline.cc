@@ -1,7 +1,7 @@
 #include "passes/pipeline.h"
 
 #include "passes/autodiff_pass.h"
-#include "passes/sp_partition.h"
+#include "passes/sp/sp_passes.h"
 
 namespace autosp::passes {
 

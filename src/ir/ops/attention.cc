@@ -1,4 +1,7 @@
 // apply_rope, scaled_dot_product_attention. Layout [B, H, S, D] as in PyTorch.
+#include <numeric>
+#include <string>
+
 #include "ir/ops/op_util.h"
 
 namespace autosp::ir {
@@ -131,6 +134,87 @@ StatusOr<std::vector<TensorType>> SdpaBackwardShape(const ShapeInput& in) {
   return std::vector<TensorType>{in.operand(1), in.operand(2), in.operand(3)};
 }
 
+// ---- sequence-parallel layout rules ------------------------------------------
+
+// x [B, H, S, D] and its positions sharded on the same tokens, or neither.
+StatusOr<int64_t> ApplyRopeSeqLayout(const SeqLayoutInput& in) {
+  const int64_t pos_seq = in.node.operand(1)->rank() - 1;
+  const bool x_sharded = in.shard(0) != kSeqReplicated;
+  const bool pos_sharded = in.shard(1) != kSeqReplicated;
+  if (x_sharded != pos_sharded || (x_sharded && (in.shard(0) != 2 || in.shard(1) != pos_seq))) {
+    return ops::SeqMixError(in.node, "rotates a sequence-sharded tensor with positions that are "
+                                     "not sharded the same way (pass position_ids as a tagged "
+                                     "input)");
+  }
+  return in.shard(0);
+}
+
+// The divisors of `heads`, ascending ("1, 2, 4").
+std::string WorkingSpSizes(int64_t heads) {
+  std::vector<int64_t> small, large;
+  for (int64_t k = 1; k <= heads / k; ++k) {
+    if (heads % k != 0) continue;
+    small.push_back(k);
+    if (k != heads / k) large.push_back(heads / k);
+  }
+  small.insert(small.end(), large.rbegin(), large.rend());
+  std::string sizes;
+  for (int64_t k : small) sizes += (sizes.empty() ? "" : ", ") + std::to_string(k);
+  return sizes;
+}
+
+// q, k, v sequence-sharded on dim 2 (and heads that split over the ranks) give
+// a sequence-sharded output; sp-insert-all-to-all makes the attention itself
+// head-sharded (Ulysses).
+StatusOr<int64_t> SdpaSeqLayout(const SeqLayoutInput& in) {
+  const Node& n = in.node;
+  const int64_t p = in.ranks;
+  const bool sharded = in.shard(0) != kSeqReplicated || in.shard(1) != kSeqReplicated ||
+                       in.shard(2) != kSeqReplicated;
+  if (!sharded) {
+    if (n.num_operands() > 3 && in.shard(3) != kSeqReplicated) {
+      return ops::SeqMixError(n, "has a sequence-sharded mask but replicated q, k, v");
+    }
+    return kSeqReplicated;
+  }
+  for (size_t i = 0; i < 3; ++i) {
+    if (in.shard(i) != 2) {
+      return ops::SeqMixError(n, fmt::format("gets operand {} ({}) that is not sharded on its "
+                                             "sequence dim 2 like the others",
+                                             i, n.operand(i)->type().ToString()));
+    }
+  }
+  const std::optional<int64_t> hq = n.operand(0)->type().dims[1].AsConstant();
+  const std::optional<int64_t> hkv = n.operand(1)->type().dims[1].AsConstant();
+  if (!hq || !hkv) return ops::SeqMixError(n, "has a symbolic number of heads");
+  if (*hq % p != 0) {
+    return InvalidArgument(
+        "sequence parallelism: attention at {} has {} query heads, not divisible by "
+        "sequence_parallel_size {}; SP sizes that work for this model: {}",
+        n.loc().ToString(), *hq, p, WorkingSpSizes(*hq));
+  }
+  if (*hkv % p != 0 && *hq % (*hkv * (p / std::gcd(*hkv, p))) != 0) {
+    return InvalidArgument(
+        "sequence parallelism: attention at {}: {} KV heads cannot be replicated to a "
+        "multiple of {} that divides the {} query heads",
+        n.loc().ToString(), *hkv, p, *hq);
+  }
+  if (n.num_operands() > 3) {
+    const int64_t ms = in.shard(3);
+    const Value* mask = n.operand(3);
+    if (ms != kSeqReplicated && ms != 2 && ms != 3) {
+      return ops::SeqMixError(n, "has a mask sharded on a dim other than query or key");
+    }
+    if (mask->rank() == 4 && mask->type().dims[1].AsConstant() != std::optional<int64_t>(1) &&
+        mask->type().dims[1].AsConstant() != hq) {
+      return ops::SeqMixError(n, fmt::format("has a mask {} whose head dim is neither 1 nor the {} "
+                                             "query heads",
+                                             mask->type().ToString(), *hq));
+    }
+  }
+  return 2;
+}
+
 }  // namespace
 
 void RegisterAttentionOps(OpRegistry& r) {
@@ -167,6 +251,10 @@ void RegisterAttentionOps(OpRegistry& r) {
                         &SdpaBackwardShape);
   bwd.schema.num_results = 3;
   r.Register(std::move(bwd));
+  r.Mutable(OpKind::kApplyRope).seq_layout = &ApplyRopeSeqLayout;
+  r.Mutable(OpKind::kScaledDotProductAttention).seq_layout = &SdpaSeqLayout;
+  r.Mutable(OpKind::kSdpaForward).seq_layout = &ops::SeqLayoutForwardOnly;
+  r.Mutable(OpKind::kSdpaBackward).seq_layout = &ops::SeqLayoutForwardOnly;
 }
 
 }  // namespace autosp::ir

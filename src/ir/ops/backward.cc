@@ -214,6 +214,13 @@ void RegisterBackwardOps(OpRegistry& r) {
                        {ReqAttr("input_shape", AttrKind::kDims), ReqAttr("dims", AttrKind::kInts),
                         OptAttr("keepdim", AttrKind::kBool)},
                        &MeanBackwardShape));
+  for (OpKind k : {OpKind::kEmbeddingBackward, OpKind::kSiluBackward, OpKind::kGeluBackward,
+                   OpKind::kDropoutBackward, OpKind::kSoftmaxBackward,
+                   OpKind::kLogSoftmaxBackward, OpKind::kRmsNormBackward,
+                   OpKind::kLayerNormBackward, OpKind::kCrossEntropyBackward,
+                   OpKind::kSliceBackward, OpKind::kSumToShape, OpKind::kMeanBackward}) {
+    r.Mutable(k).seq_layout = &ops::SeqLayoutForwardOnly;
+  }
 }
 
 }  // namespace autosp::ir

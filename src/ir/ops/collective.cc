@@ -118,6 +118,10 @@ void RegisterCollectiveOps(OpRegistry& r) {
                        {Req("x")},
                        {ReqAttr("axis", AttrKind::kString), ReqAttr("dim", AttrKind::kInt)},
                        &LocalChunkShape));
+  for (OpKind k : {OpKind::kAllToAll, OpKind::kAllReduce, OpKind::kAllGather,
+                   OpKind::kReduceScatter, OpKind::kLocalChunk}) {
+    r.Mutable(k).seq_layout = &ops::SeqLayoutForwardOnly;
+  }
 }
 
 }  // namespace autosp::ir

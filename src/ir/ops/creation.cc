@@ -39,6 +39,8 @@ void RegisterCreationOps(OpRegistry& r) {
                        {ReqAttr("end", AttrKind::kDim), OptAttr("start", AttrKind::kDim),
                         OptAttr("dtype", AttrKind::kDType)},
                        &ArangeShape));
+  r.Mutable(OpKind::kFull).seq_layout = &ops::SeqLayoutReplicated;
+  r.Mutable(OpKind::kArange).seq_layout = &ops::SeqLayoutReplicated;
 }
 
 }  // namespace autosp::ir

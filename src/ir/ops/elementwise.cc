@@ -88,6 +88,13 @@ void RegisterElementwiseOps(OpRegistry& r) {
                        OpTraits{.elementwise = true}));
   r.Register(MakeOpDef(OpKind::kCast, "convert elements to dtype", {Req("x")},
                        {ReqAttr("dtype", AttrKind::kDType)}, &CastShape, ew));
+  // Sequence parallelism: the sharded dim passes through (with broadcasting).
+  for (OpKind k : {OpKind::kAdd, OpKind::kSub, OpKind::kMul, OpKind::kDiv, OpKind::kNeg,
+                   OpKind::kExp, OpKind::kLog, OpKind::kRsqrt, OpKind::kSqrt, OpKind::kPow,
+                   OpKind::kSilu, OpKind::kGelu, OpKind::kDropout, OpKind::kNotEqual,
+                   OpKind::kCast}) {
+    r.Mutable(k).seq_layout = &ops::SeqLayoutBroadcast;
+  }
 }
 
 }  // namespace autosp::ir

@@ -1,4 +1,6 @@
 // embedding, linear, matmul.
+#include <algorithm>
+
 #include "ir/ops/op_util.h"
 
 namespace autosp::ir {
@@ -63,6 +65,45 @@ StatusOr<std::vector<TensorType>> MatMulShape(const ShapeInput& in) {
   return ops::One(TensorType(a.dtype, std::move(dims)));
 }
 
+// Sequence parallelism: ids keep their sharded dim; the table is replicated.
+StatusOr<int64_t> EmbeddingSeqLayout(const SeqLayoutInput& in) {
+  if (in.shard(1) != kSeqReplicated) return ops::SeqMixError(in.node, "has a sharded embedding table");
+  return in.shard(0);
+}
+
+StatusOr<int64_t> LinearSeqLayout(const SeqLayoutInput& in) {
+  for (size_t i = 1; i < in.operand_shards.size(); ++i) {
+    if (in.shard(i) != kSeqReplicated) {
+      return ops::SeqMixError(in.node, "has a sequence-sharded weight or bias");
+    }
+  }
+  if (in.shard(0) != kSeqReplicated && in.shard(0) == in.node.operand(0)->rank() - 1) {
+    return ops::SeqMixError(in.node, "contracts over the sharded sequence dim");
+  }
+  return in.shard(0);
+}
+
+// Batch dims broadcast; a's rows or b's columns may be sharded, not K.
+StatusOr<int64_t> MatMulSeqLayout(const SeqLayoutInput& in) {
+  const Node& n = in.node;
+  const int64_t ra = n.operand(0)->rank(), rb = n.operand(1)->rank();
+  const int64_t rank = std::max(ra, rb);
+  int64_t out_a = kSeqReplicated, out_b = kSeqReplicated;
+  if (in.shard(0) != kSeqReplicated) {
+    if (in.shard(0) == ra - 1) return ops::SeqMixError(n, "contracts over the sharded sequence dim");
+    out_a = in.shard(0) == ra - 2 ? rank - 2 : in.shard(0) + rank - ra;
+  }
+  if (in.shard(1) != kSeqReplicated) {
+    if (in.shard(1) == rb - 2) return ops::SeqMixError(n, "contracts over the sharded sequence dim");
+    out_b = in.shard(1) == rb - 1 ? rank - 1 : in.shard(1) + rank - rb;
+  }
+  if (out_a != kSeqReplicated && out_b != kSeqReplicated && out_a != out_b) {
+    return ops::SeqMixError(n, "multiplies two sequence-sharded tensors (attention written by "
+                               "hand: use scaled_dot_product_attention)");
+  }
+  return out_a != kSeqReplicated ? out_a : out_b;
+}
+
 }  // namespace
 
 void RegisterLinalgOps(OpRegistry& r) {
@@ -76,6 +117,9 @@ void RegisterLinalgOps(OpRegistry& r) {
                             {Req("x"), Req("weight"), Opt("bias")}, {}, &LinearShape));
   r.Register(ops::MakeOpDef(OpKind::kMatMul, "batched matrix product with broadcast batch dims",
                             {Req("a"), Req("b")}, {}, &MatMulShape));
+  r.Mutable(OpKind::kEmbedding).seq_layout = &EmbeddingSeqLayout;
+  r.Mutable(OpKind::kLinear).seq_layout = &LinearSeqLayout;
+  r.Mutable(OpKind::kMatMul).seq_layout = &MatMulSeqLayout;
 }
 
 }  // namespace autosp::ir

@@ -84,6 +84,55 @@ StatusOr<std::vector<DimExpr>> BroadcastDims(const DimContext& ctx, const Tensor
   return out;
 }
 
+Status SeqMixError(const Node& n, std::string_view why) {
+  return InvalidArgument(
+      "sequence parallelism: op '{}' at {} {}; it would mix tokens held by different SP ranks. "
+      "Rewrite the model so the sequence dim is only mixed by scaled_dot_product_attention "
+      "(the node: {})",
+      n.op_name(), n.loc().ToString(), why, n.ToString());
+}
+
+int64_t SeqAttrDim(const Node& n, std::string_view name) {
+  const int64_t dim = n.attrs().GetInt(name);
+  return dim < 0 ? dim + n.operand(0)->rank() : dim;
+}
+
+StatusOr<int64_t> SeqLayoutReplicated(const SeqLayoutInput&) { return kSeqReplicated; }
+
+// Broadcasting aligns dims from the right.
+StatusOr<int64_t> SeqLayoutBroadcast(const SeqLayoutInput& in) {
+  const Node& n = in.node;
+  const int64_t rank = n.result(0)->rank();
+  int64_t out = kSeqReplicated;
+  for (size_t i = 0; i < n.num_operands(); ++i) {
+    if (in.shard(i) == kSeqReplicated) continue;
+    const int64_t d = in.shard(i) + rank - n.operand(i)->rank();
+    if (out != kSeqReplicated && out != d) {
+      return SeqMixError(n, "combines tensors sharded on different dims");
+    }
+    out = d;
+  }
+  if (out == kSeqReplicated) return out;
+  for (size_t i = 0; i < n.num_operands(); ++i) {
+    if (in.shard(i) != kSeqReplicated) continue;
+    const int64_t d = out - (rank - n.operand(i)->rank());
+    if (d < 0) continue;
+    const DimExpr& size = n.operand(i)->type().dims[static_cast<size_t>(d)];
+    if (size.AsConstant() != std::optional<int64_t>(1)) {
+      return SeqMixError(n, fmt::format("combines a sequence-sharded tensor with operand {} ({}), "
+                                        "which is replicated along the sharded dim",
+                                        i, n.operand(i)->type().ToString()));
+    }
+  }
+  return out;
+}
+
+StatusOr<int64_t> SeqLayoutForwardOnly(const SeqLayoutInput& in) {
+  return InvalidArgument(
+      "sequence parallelism runs on a forward graph before autodiff; found '{}' at {}",
+      in.node.op_name(), in.node.loc().ToString());
+}
+
 OpDef MakeOpDef(OpKind kind, std::string_view doc, std::vector<OperandSpec> operands,
                 std::vector<AttrSpec> attrs, ShapeFn fn, OpTraits traits) {
   OpDef def;

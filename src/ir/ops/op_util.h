@@ -1,10 +1,12 @@
-// Helpers shared by the shape functions in src/ir/ops/*.cc (internal to src/ir).
+// Helpers shared by the shape functions and sequence-parallel layout rules in
+// src/ir/ops/*.cc (internal to src/ir).
 #pragma once
 
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "ir/graph.h"
 #include "ir/op_registry.h"
 
 namespace autosp::ir::ops {
@@ -41,6 +43,22 @@ Status ExpectDimEqual(const DimContext& ctx, const DimExpr& a, const DimExpr& b,
 StatusOr<std::vector<DimExpr>> BroadcastDims(const DimContext& ctx, const TensorType& a,
                                              std::string_view what_a, const TensorType& b,
                                              std::string_view what_b);
+
+// ---- sequence-parallel layout rules (SeqLayoutFn) ---------------------------
+
+/// The error of a layout rule whose op would mix tokens held by different SP
+/// ranks; `why` says how ("reduces over the sharded sequence dim").
+Status SeqMixError(const Node& node, std::string_view why);
+/// Attribute `name` (an int dim of operand 0) in [0, rank).
+int64_t SeqAttrDim(const Node& node, std::string_view name);
+/// Rule of ops with no operands: replicated.
+StatusOr<int64_t> SeqLayoutReplicated(const SeqLayoutInput& in);
+/// Rule of elementwise ops with numpy broadcasting: every sharded operand
+/// shards the same result dim, and no replicated operand spans it.
+StatusOr<int64_t> SeqLayoutBroadcast(const SeqLayoutInput& in);
+/// Rule of backward ops and collectives: an error, since sequence parallelism
+/// runs on a forward graph before autodiff.
+StatusOr<int64_t> SeqLayoutForwardOnly(const SeqLayoutInput& in);
 
 /// Builds an OpDef for registration.
 OpDef MakeOpDef(OpKind kind, std::string_view doc, std::vector<OperandSpec> operands,

@@ -88,6 +88,55 @@ StatusOr<std::vector<TensorType>> CrossEntropyShape(const ShapeInput& in) {
   return ops::One(TensorType(logits.dtype, {}));
 }
 
+// ---- sequence-parallel layout rules: none may reduce over the sharded dim ----
+
+StatusOr<int64_t> SoftmaxSeqLayout(const SeqLayoutInput& in) {
+  if (in.shard(0) != kSeqReplicated && ops::SeqAttrDim(in.node, "dim") == in.shard(0)) {
+    return ops::SeqMixError(in.node, "normalizes over the sharded sequence dim");
+  }
+  return in.shard(0);
+}
+
+StatusOr<int64_t> ReduceSeqLayout(const SeqLayoutInput& in) {
+  const int64_t shard = in.shard(0);
+  if (shard == kSeqReplicated) return kSeqReplicated;
+  const Node& n = in.node;
+  const int64_t rank = n.operand(0)->rank();
+  std::vector<int64_t> dims = n.attrs().GetInts("dims");
+  std::vector<bool> reduced(static_cast<size_t>(rank), dims.empty());
+  for (int64_t d : dims) reduced[static_cast<size_t>(d < 0 ? d + rank : d)] = true;
+  if (reduced[static_cast<size_t>(shard)]) {
+    return ops::SeqMixError(n, "reduces over the sharded sequence dim");
+  }
+  if (n.attrs().GetBoolOr("keepdim", false)) return shard;
+  int64_t out = shard;
+  for (int64_t d = 0; d < shard; ++d) out -= reduced[static_cast<size_t>(d)] ? 1 : 0;
+  return out;
+}
+
+StatusOr<int64_t> NormSeqLayout(const SeqLayoutInput& in) {
+  for (size_t i = 1; i < in.operand_shards.size(); ++i) {
+    if (in.shard(i) != kSeqReplicated) return ops::SeqMixError(in.node, "has a sharded weight or bias");
+  }
+  if (in.shard(0) != kSeqReplicated && in.shard(0) == in.node.operand(0)->rank() - 1) {
+    return ops::SeqMixError(in.node, "normalizes over the sharded sequence dim");
+  }
+  return in.shard(0);
+}
+
+// Logits and labels sharded on the same token dim; a mean or sum is (after
+// sp-global-loss) the same on every rank.
+StatusOr<int64_t> CrossEntropySeqLayout(const SeqLayoutInput& in) {
+  const int64_t rank = in.node.operand(0)->rank();
+  if (in.shard(0) == kSeqReplicated && in.shard(1) == kSeqReplicated) return kSeqReplicated;
+  if (in.shard(0) != in.shard(1) || in.shard(0) == rank - 1) {
+    return ops::SeqMixError(in.node,
+                            "gets logits and labels that are not sharded on the same token dim");
+  }
+  return in.node.attrs().GetStringOr("reduction", "mean") == "none" ? in.shard(1)
+                                                                     : kSeqReplicated;
+}
+
 }  // namespace
 
 void RegisterReductionOps(OpRegistry& r) {
@@ -117,6 +166,13 @@ void RegisterReductionOps(OpRegistry& r) {
                        {OptAttr("ignore_index", AttrKind::kInt),
                         OptAttr("reduction", AttrKind::kString)},
                        &CrossEntropyShape));
+  r.Mutable(OpKind::kSoftmax).seq_layout = &SoftmaxSeqLayout;
+  r.Mutable(OpKind::kLogSoftmax).seq_layout = &SoftmaxSeqLayout;
+  r.Mutable(OpKind::kSum).seq_layout = &ReduceSeqLayout;
+  r.Mutable(OpKind::kMean).seq_layout = &ReduceSeqLayout;
+  r.Mutable(OpKind::kRmsNorm).seq_layout = &NormSeqLayout;
+  r.Mutable(OpKind::kLayerNorm).seq_layout = &NormSeqLayout;
+  r.Mutable(OpKind::kCrossEntropy).seq_layout = &CrossEntropySeqLayout;
 }
 
 }  // namespace autosp::ir

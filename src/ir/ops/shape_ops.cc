@@ -127,6 +127,107 @@ StatusOr<std::vector<TensorType>> SplitShape(const ShapeInput& in) {
   return out;
 }
 
+// ---- sequence-parallel layout rules ------------------------------------------
+
+// Matches the input and output shapes (global sizes) into groups of equal
+// products; the sharded input dim must land on exactly one output dim that is
+// not 1 (sp-insert-all-to-all then makes that size attribute per-rank).
+StatusOr<int64_t> ReshapeSeqLayout(const SeqLayoutInput& in) {
+  const int64_t shard = in.shard(0);
+  if (shard == kSeqReplicated) return kSeqReplicated;
+  const Node& n = in.node;
+  const DimContext& c = in.dims;
+  const std::vector<DimExpr>& src = n.operand(0)->type().dims;
+  const std::vector<DimExpr> dst = n.attrs().GetDims("shape");
+  // Prefix-product boundaries (k, l) with prod(src[:k]) == prod(dst[:l]).
+  std::vector<std::pair<size_t, size_t>> bounds{{0, 0}};
+  DimExpr ps = 1;
+  size_t l = 0;
+  DimExpr pd = 1;
+  for (size_t k = 1; k <= src.size(); ++k) {
+    ps = ps * src[k - 1];
+    size_t probe = l;
+    DimExpr pprobe = pd;
+    while (probe < dst.size()) {
+      pprobe = pprobe * dst[probe];
+      ++probe;
+      if (c.Equal(ps, pprobe)) {
+        // Absorb trailing size-1 output dims only at the very end.
+        l = probe;
+        pd = pprobe;
+        bounds.push_back({k, l});
+        break;
+      }
+    }
+  }
+  // The group holding the sharded dim: output dims [l0, l1).
+  size_t l0 = 0, l1 = dst.size();
+  for (const auto& [k, ll] : bounds) {
+    if (k <= static_cast<size_t>(shard)) l0 = ll;
+  }
+  for (const auto& [k, ll] : bounds) {
+    if (k > static_cast<size_t>(shard)) {
+      l1 = ll;
+      break;
+    }
+  }
+  int64_t target = kSeqReplicated;
+  for (size_t j = l0; j < l1; ++j) {
+    if (dst[j].AsConstant() == std::optional<int64_t>(1)) continue;
+    if (target != kSeqReplicated) {
+      return ops::SeqMixError(n, "splits the sharded sequence dim into several dims");
+    }
+    target = static_cast<int64_t>(j);
+  }
+  if (target == kSeqReplicated) return ops::SeqMixError(n, "reshapes the sharded sequence dim away");
+  if (!c.IsDivisible(dst[static_cast<size_t>(target)], in.ranks)) {
+    return ops::SeqMixError(n, fmt::format("makes sharded dim {} of size {}, not divisible by {} "
+                                           "ranks",
+                                           target, dst[static_cast<size_t>(target)].ToString(),
+                                           in.ranks));
+  }
+  return target;
+}
+
+StatusOr<int64_t> TransposeSeqLayout(const SeqLayoutInput& in) {
+  const int64_t d0 = ops::SeqAttrDim(in.node, "dim0"), d1 = ops::SeqAttrDim(in.node, "dim1");
+  return in.shard(0) == d0 ? d1 : in.shard(0) == d1 ? d0 : in.shard(0);
+}
+
+StatusOr<int64_t> PermuteSeqLayout(const SeqLayoutInput& in) {
+  const std::vector<int64_t> perm = in.node.attrs().GetInts("dims");
+  const int64_t r = static_cast<int64_t>(perm.size());
+  int64_t out = kSeqReplicated;
+  for (int64_t i = 0; i < r && in.shard(0) != kSeqReplicated; ++i) {
+    const int64_t p = perm[static_cast<size_t>(i)] < 0 ? perm[static_cast<size_t>(i)] + r
+                                                       : perm[static_cast<size_t>(i)];
+    if (p == in.shard(0)) out = i;
+  }
+  return out;
+}
+
+// New leading dims shift the sharded dim.
+StatusOr<int64_t> ExpandSeqLayout(const SeqLayoutInput& in) {
+  if (in.shard(0) == kSeqReplicated) return kSeqReplicated;
+  const std::vector<DimExpr> shape = in.node.attrs().GetDims("shape");
+  return in.shard(0) + static_cast<int64_t>(shape.size()) - in.node.operand(0)->rank();
+}
+
+// slice, cat, split: never along the sharded dim; cat joins like-sharded tensors.
+StatusOr<int64_t> SliceCatSplitSeqLayout(const SeqLayoutInput& in) {
+  const Node& n = in.node;
+  const int64_t dim = ops::SeqAttrDim(n, "dim");
+  for (size_t i = 0; i < in.operand_shards.size(); ++i) {
+    if (in.shard(i) == dim) {
+      return ops::SeqMixError(
+          n, fmt::format("{} along the sharded sequence dim {} (e.g. a shift by one token)",
+                         n.kind() == OpKind::kSlice ? "slices" : "cuts or joins", dim));
+    }
+    if (in.shard(i) != in.shard(0)) return ops::SeqMixError(n, "joins sharded and replicated tensors");
+  }
+  return in.shard(0);
+}
+
 }  // namespace
 
 void RegisterShapeOps(OpRegistry& r) {
@@ -156,6 +257,13 @@ void RegisterShapeOps(OpRegistry& r) {
                           &SplitShape);
   split.schema.num_results = -1;
   r.Register(std::move(split));
+  r.Mutable(OpKind::kReshape).seq_layout = &ReshapeSeqLayout;
+  r.Mutable(OpKind::kTranspose).seq_layout = &TransposeSeqLayout;
+  r.Mutable(OpKind::kPermute).seq_layout = &PermuteSeqLayout;
+  r.Mutable(OpKind::kExpand).seq_layout = &ExpandSeqLayout;
+  for (OpKind k : {OpKind::kSlice, OpKind::kCat, OpKind::kSplit}) {
+    r.Mutable(k).seq_layout = &SliceCatSplitSeqLayout;
+  }
 }
 
 }  // namespace autosp::ir

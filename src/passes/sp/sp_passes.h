@@ -1,5 +1,8 @@
-// Ulysses sequence parallelism as a graph transformation.
-#pragma once
+// Ulysses sequence parallelism as graph passes: the factories and options.
+// One file per pass in src/passes/sp/ (shard_inputs.cc, propagate_layouts.cc,
+// insert_all_to_all.cc, global_loss.cc, sync_gradients.cc; sp_partition.cc
+// runs the first four as one), around the shared sp_common.h. The per-op
+// layout rules are each op's OpDef::seq_layout (src/ir/ops/*.cc).
 
 #include <memory>
 #include <optional>
@@ -23,11 +26,12 @@ struct SpPartitionOptions {
 ///   attention_mask [B, S, ...] become this rank's contiguous shard [B, S/P, ...]
 ///   (layout {sp: shard(1)}); S gets the fact "divisible by P". Every other
 ///   input (parameters included) is replicated.
-/// Step 2 (propagate): node by node, each op's rule maps its operands'
-///   layouts to its results' and rewrites shape attributes to per-rank sizes;
-///   types are re-inferred. An op that mixes positions along the sharded
-///   sequence dim (a slice or shift, a reduction, a norm or softmax over it, a
-///   contraction over it) is rejected naming the op and its source line.
+/// Step 2 (propagate): node by node, each op's rule (OpDef::seq_layout) maps
+///   its operands' layouts to its results' and rewrites shape attributes to
+///   per-rank sizes; types are re-inferred. An op that mixes positions along
+///   the sharded sequence dim (a slice or shift, a reduction, a norm or
+///   softmax over it, a contraction over it) is rejected naming the op and its
+///   source line.
 /// Step 3 (attention): around every scaled_dot_product_attention, q, k, v go
 ///   from sequence-sharded [B, H, S/P, D] to head-sharded [B, H/P, S, D] by
 ///   all_to_all, and the output back. KV heads are replicated just enough
@@ -43,7 +47,9 @@ struct SpPartitionOptions {
 /// between): "sp-shard-inputs", "sp-propagate-layouts" (steps 1-2 only
 /// annotate layouts, the graph keeps single-device types), then
 /// "sp-insert-all-to-all" (per-rank types and the collectives of step 3) and
-/// "sp-global-loss". "sp-partition" runs the four in order.
+/// "sp-global-loss". "sp-partition" runs the four in order. Each checks its own
+/// preconditions on the graph it gets (the mesh axis, the layouts of the step
+/// before) and reports what is missing as an error.
 std::unique_ptr<Pass> CreateSpShardInputsPass(SpPartitionOptions options = {});
 std::unique_ptr<Pass> CreateSpPropagateLayoutsPass(SpPartitionOptions options = {});
 std::unique_ptr<Pass> CreateSpInsertAllToAllPass(SpPartitionOptions options = {});
