@@ -23,6 +23,9 @@ OpRegistry::OpRegistry() {
   for (const OpDef& def : defs_) {
     AUTOSP_CHECK(def.infer_shape != nullptr, "op '{}' has no registered OpDef",
                  OpKindName(def.kind));
+    AUTOSP_CHECK(def.cost != nullptr, "op '{}' declares no cost", OpKindName(def.kind));
+    AUTOSP_CHECK(def.result_strides != nullptr, "op '{}' declares no result strides",
+                 OpKindName(def.kind));
   }
 }
 

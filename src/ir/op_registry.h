@@ -1,5 +1,5 @@
-// One definition per op: schema, shape inference, traits, and the slots that
-// later layers fill (layout rule, gradient rule, cost, kernel).
+// One definition per op: schema, shape inference, traits, cost and result
+// strides, and the slots that later layers fill (layout rule, gradient rule).
 //
 // The registry is built on first use from the RegisterXxxOps functions in
 // src/ir/ops/*.cc. Other modules fill their slots at startup, before any
@@ -16,9 +16,11 @@
 #include <vector>
 
 #include "ir/attribute.h"
+#include "ir/cost.h"
 #include "ir/dim_context.h"
 #include "ir/layout.h"
 #include "ir/op_kind.h"
+#include "ir/strides.h"
 #include "ir/tensor_type.h"
 #include "support/status.h"
 
@@ -59,6 +61,9 @@ struct OpTraits {
   bool side_effects = false;  ///< must run even when unused (no DCE)
   bool collective = false;    ///< communicates over the mesh axis in attribute `axis`
   bool elementwise = false;   ///< result[i] depends on operands[i] only (after broadcasting)
+  /// >= 0: every result is always a view of this operand's storage (transpose,
+  /// slice, ...; reshape is not: it copies when the strides do not allow a view).
+  int view_of = -1;
 };
 
 /// What shape inference sees: operand types, attributes, and the graph's dims.
@@ -92,16 +97,8 @@ struct GradContext;
 /// Gradient rule slot (filled by autodiff).
 using GradRuleFn = std::function<Status(GradContext& ctx)>;
 
-/// Symbolic cost of one node; a function of the graph's symbols.
-struct OpCost {
-  DimExpr flops;  ///< floating point operations
-  DimExpr bytes;  ///< bytes read plus written
-  /// Peak bytes the kernel allocates beyond its fresh results while it runs
-  /// (temporaries, scratch buffers), for the memory planner.
-  DimExpr workspace = 0;
-};
-/// Cost slot (filled by the cost model / checkpointing).
-using CostFn = std::function<OpCost(const Node& node)>;
+/// Cost of one node on `target` (ir/cost.h).
+using CostFn = OpCost (*)(const Node& node, const CostTarget& target);
 
 /// Everything known about one op.
 struct OpDef {
@@ -111,11 +108,13 @@ struct OpDef {
   OpSchema schema;
   OpTraits traits;
   ShapeFn infer_shape = nullptr;
+  /// FLOPs, bytes and workspace (ir/cost.h). Required.
+  CostFn cost = nullptr;
+  /// Strides of each result and whether it is a view (ir/strides.h). Required.
+  ResultStridesFn result_strides = nullptr;
   // Slots filled by later layers; empty until then.
   LayoutRuleFn layout_rule;
   GradRuleFn grad_rule;
-  CostFn cost;
-  int kernel_id = -1;  ///< runtime kernel table index; -1: unbound
 };
 
 /// All op definitions, indexed by OpKind.

@@ -29,6 +29,7 @@ StatusOr<LoweredGraph> LowerForTraining(ir::Graph& graph, const LowerOptions& op
     ckpt.num_forward_outputs = lowered.grads.num_forward_outputs;
     ckpt.memory_budget = options.memory_budget_bytes;
     ckpt.budget_bindings = options.budget_bindings;
+    ckpt.cost_target = options.cost_target;
     AUTOSP_ASSIGN_OR_RETURN(lowered.checkpoint, passes::ApplyCheckpointing(graph, ckpt));
     AUTOSP_RETURN_IF_ERROR(ir::VerifyGraph(graph));
   }

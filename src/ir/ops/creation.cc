@@ -1,4 +1,5 @@
 // full, arange.
+#include "ir/ops/cost_util.h"
 #include "ir/ops/op_util.h"
 
 namespace autosp::ir {
@@ -39,6 +40,9 @@ void RegisterCreationOps(OpRegistry& r) {
                        {ReqAttr("end", AttrKind::kDim), OptAttr("start", AttrKind::kDim),
                         OptAttr("dtype", AttrKind::kDType)},
                        &ArangeShape));
+  // Cost (no FLOPs, the result written) and result strides: fresh, contiguous.
+  ops::SetCostAndStrides(r, OpKind::kFull, &ops::PerElementCost<0>, &FreshContiguous);
+  ops::SetCostAndStrides(r, OpKind::kArange, &ops::PerElementCost<0>, &FreshContiguous);
 }
 
 }  // namespace autosp::ir

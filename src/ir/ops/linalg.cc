@@ -1,4 +1,5 @@
 // embedding, linear, matmul.
+#include "ir/ops/cost_util.h"
 #include "ir/ops/op_util.h"
 
 namespace autosp::ir {
@@ -63,6 +64,24 @@ StatusOr<std::vector<TensorType>> MatMulShape(const ShapeInput& in) {
   return ops::One(TensorType(a.dtype, std::move(dims)));
 }
 
+// x [..., K] @ w[N, K]^T (+ b): 2*M*K*N. The copy of a non-viewable x is
+// layout dependent; the memory planner adds it.
+OpCost LinearCost(const Node& n, const CostTarget&) {
+  OpCost c;
+  c.bytes = ops::IoBytes(n);
+  c.flops = ops::Rows(n.operand(0)) * ops::LastDim(n.operand(0)) * ops::LastDim(n.result(0)) *
+            DimExpr(2);
+  if (n.num_operands() > 2) c.flops += ops::Numel(n.result(0));
+  return c;
+}
+
+OpCost MatMulCost(const Node& n, const CostTarget&) {
+  OpCost c;
+  c.bytes = ops::IoBytes(n);
+  c.flops = ops::Numel(n.result(0)) * ops::LastDim(n.operand(0)) * DimExpr(2);
+  return c;
+}
+
 }  // namespace
 
 void RegisterLinalgOps(OpRegistry& r) {
@@ -76,6 +95,10 @@ void RegisterLinalgOps(OpRegistry& r) {
                             {Req("x"), Req("weight"), Opt("bias")}, {}, &LinearShape));
   r.Register(ops::MakeOpDef(OpKind::kMatMul, "batched matrix product with broadcast batch dims",
                             {Req("a"), Req("b")}, {}, &MatMulShape));
+  // Cost (an embedding is a gather: no FLOPs) and result strides: fresh, contiguous.
+  ops::SetCostAndStrides(r, OpKind::kEmbedding, &ops::PerElementCost<0>, &FreshContiguous);
+  ops::SetCostAndStrides(r, OpKind::kLinear, &LinearCost, &FreshContiguous);
+  ops::SetCostAndStrides(r, OpKind::kMatMul, &MatMulCost, &FreshContiguous);
 }
 
 }  // namespace autosp::ir

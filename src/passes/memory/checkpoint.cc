@@ -58,8 +58,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "ir/cost.h"
 #include "ir/op_registry.h"
-#include "passes/memory/cost_model.h"
 #include "passes/memory/memory_plan.h"
 
 namespace autosp::passes {
@@ -185,7 +185,6 @@ class Checkpointer {
   Checkpointer(Graph& g, const CheckpointOptions& o) : g_(g), o_(o) {}
 
   StatusOr<CheckpointReport> Run() {
-    RegisterOpCosts();
     CheckpointReport report;
     report.policy = o_.policy;
     if (o_.policy != "none" && o_.policy != "full" && o_.policy != "sac") {
@@ -225,7 +224,9 @@ class Checkpointer {
     AUTOSP_ASSIGN_OR_RETURN(MemoryPlan plan, Plan());
     report.saved_bytes = plan.saved_bytes;
     report.recomputed_nodes = static_cast<int64_t>(clones_.size());
-    for (const Node* c : clones_) report.recompute_flops += NodeCost(*c).flops;
+    for (const Node* c : clones_) {
+      report.recompute_flops += ir::NodeCost(*c, o_.cost_target).flops;
+    }
     report.recompute_flops = g_.dims().Simplify(report.recompute_flops);
     return report;
   }
@@ -277,6 +278,7 @@ class Checkpointer {
   StatusOr<MemoryPlan> Plan() const {
     MemoryPlanOptions po;
     po.forward_end = forward_end_;
+    po.cost_target = o_.cost_target;
     return PlanMemory(g_, po);
   }
 
@@ -330,7 +332,7 @@ class Checkpointer {
         k == OpKind::kReduceScatter || n->def().traits.collective) {
       return Ban::kCollective;
     }
-    const DimExpr flops = NodeCost(*n).flops;
+    const DimExpr flops = ir::NodeCost(*n, o_.cost_target).flops;
     // O(S^2): doubling S more than triples the FLOPs.
     ir::DimBindings twice = reference_;
     if (auto it = twice.find("S"); it != twice.end()) {
@@ -352,7 +354,7 @@ class Checkpointer {
   double Intensity(const Node* n) const {
     int64_t bytes = 0;
     for (const Value* r : n->results()) bytes += At(r->type().SizeInBytes(), reference_);
-    return static_cast<double>(At(NodeCost(*n).flops, reference_)) /
+    return static_cast<double>(At(ir::NodeCost(*n, o_.cost_target).flops, reference_)) /
            static_cast<double>(std::max<int64_t>(bytes, 1));
   }
 
@@ -448,7 +450,7 @@ class Checkpointer {
   double GroupIntensity(const std::vector<const Node*>& nodes) const {
     int64_t flops = 0, bytes = 0;
     for (const Node* n : nodes) {
-      flops += At(NodeCost(*n).flops, reference_);
+      flops += At(ir::NodeCost(*n, o_.cost_target).flops, reference_);
       for (const Value* r : n->results()) bytes += At(r->type().SizeInBytes(), reference_);
     }
     return static_cast<double>(flops) / static_cast<double>(std::max<int64_t>(bytes, 1));

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "ir/cost.h"
 #include "ir/dim_expr.h"
 #include "passes/pass.h"
 
@@ -33,6 +34,9 @@ struct CheckpointOptions {
   /// Graph outputs [0, num_forward_outputs) are the forward's (the loss);
   /// nodes they depend on form the forward region.
   size_t num_forward_outputs = 1;
+  /// The machine the memory plan models kernel workspace for (ir/cost.h);
+  /// training passes LibTorch's intra-op thread count.
+  ir::CostTarget cost_target;
 };
 
 /// What the rewrite did.
