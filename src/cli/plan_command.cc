@@ -19,9 +19,9 @@
 #include "cli/commands.h"
 #include "frontend/model_config.h"
 #include "frontend/models/causal_lm.h"
+#include "ir/cost.h"
 #include "ir/op_registry.h"
 #include "passes/memory/activation_checkpoint.h"
-#include "passes/memory/cost_model.h"
 #include "passes/memory/memory_plan.h"
 #include "passes/pipeline.h"
 #include "support/units.h"
@@ -75,6 +75,9 @@ Device DeviceOf(const PlanArgs& a) {
   return d;
 }
 
+/// The machine the kernels' workspace is modelled for.
+ir::CostTarget CostTargetOf(const PlanArgs& a) { return {.cpu_threads = a.cpu_threads}; }
+
 /// One policy's joint graph and plan.
 struct PolicyPlan {
   std::string policy;
@@ -103,12 +106,13 @@ StatusOr<PolicyPlan> TryBuildPlan(const frontend::ModelConfig& config, const Pla
   lower.checkpoint = policy;
   lower.memory_budget_bytes = budget;
   lower.budget_bindings = std::move(budget_bindings);
+  lower.cost_target = CostTargetOf(a);
   AUTOSP_ASSIGN_OR_RETURN(passes::LoweredGraph lowered, passes::LowerForTraining(g, lower));
   if (lowered.checkpoint) {
     p.recompute_flops = lowered.checkpoint->recompute_flops;
     p.report = std::move(*lowered.checkpoint);
   }
-  AUTOSP_ASSIGN_OR_RETURN(p.plan, passes::PlanMemory(g));
+  AUTOSP_ASSIGN_OR_RETURN(p.plan, passes::PlanMemory(g, {.cost_target = CostTargetOf(a)}));
   p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return p;
 }
@@ -129,10 +133,11 @@ int64_t EvalOr0(const ir::DimExpr& e, const ir::DimBindings& b) {
 /// collectives move their bytes over the link ((P-1)/P of them; all-reduce
 /// twice that). Attention and GEMMs run at the GEMM rate, everything else is
 /// bandwidth-bound.
-double StepSeconds(const ir::Graph& g, const ir::DimBindings& b, const Device& d) {
+double StepSeconds(const ir::Graph& g, const ir::DimBindings& b, const Device& d,
+                   const ir::CostTarget& target) {
   double t = 0;
   for (const ir::Node* n : g.nodes()) {
-    const ir::OpCost c = passes::NodeCost(*n);
+    const ir::OpCost c = ir::NodeCost(*n, target);
     const double flops = static_cast<double>(EvalOr0(c.flops, b));
     const double bytes = static_cast<double>(EvalOr0(c.bytes, b));
     if (n->def().traits.collective) {
@@ -184,7 +189,7 @@ void Plan(const PlanArgs& a) {
   if (lo < 1 || hi < lo) Fail(2, "--seq-range: empty range " + a.seq_range);
   if (a.zero != 0 && a.zero != 1) Fail(2, "--zero must be 0 or 1");
   const Device device = DeviceOf(a);
-  passes::SetCostTarget({.cpu_threads = a.cpu_threads});
+  const ir::CostTarget target = CostTargetOf(a);
 
   // Static per-rank bytes: weights and optimizer states.
   int64_t params = 0;
@@ -240,10 +245,10 @@ void Plan(const PlanArgs& a) {
       const double extra = static_cast<double>(EvalOr0(p.recompute_flops, b));
       double model_flops = 0;
       for (const ir::Node* n : p.graph->nodes()) {
-        model_flops += static_cast<double>(EvalOr0(passes::NodeCost(*n).flops, b));
+        model_flops += static_cast<double>(EvalOr0(ir::NodeCost(*n, target).flops, b));
       }
       std::string time;
-      if (device.gpu) time = fmt::format("  {:8.3f} s", StepSeconds(*p.graph, b, device));
+      if (device.gpu) time = fmt::format("  {:8.3f} s", StepSeconds(*p.graph, b, device, target));
       std::printf("%-6s %8s %12s %12s %11.3g TF %9.1f%%%s%s\n", p.policy.c_str(),
                   SeqString(seq).c_str(), FormatBytes(peak).c_str(), FormatBytes(total).c_str(),
                   extra / 1e12, 100.0 * extra / std::max(model_flops - extra, 1.0), time.c_str(),
@@ -296,10 +301,10 @@ void Plan(const PlanArgs& a) {
       const double extra = static_cast<double>(EvalOr0(p->recompute_flops, b));
       double model_flops = 0;
       for (const ir::Node* n : p->graph->nodes()) {
-        model_flops += static_cast<double>(EvalOr0(passes::NodeCost(*n).flops, b));
+        model_flops += static_cast<double>(EvalOr0(ir::NodeCost(*n, target).flops, b));
       }
       good_overhead = 100.0 * extra / std::max(model_flops - extra, 1.0);
-      if (device.gpu) good_time = StepSeconds(*p->graph, b, device);
+      if (device.gpu) good_time = StepSeconds(*p->graph, b, device, target);
       good_report = p->report;
       l = mid + 1;
     } else {

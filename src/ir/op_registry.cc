@@ -25,6 +25,9 @@ OpRegistry::OpRegistry() {
                  OpKindName(def.kind));
     AUTOSP_CHECK(def.seq_layout != nullptr, "op '{}' has no sequence-parallel layout rule",
                  OpKindName(def.kind));
+    AUTOSP_CHECK(def.cost != nullptr, "op '{}' declares no cost", OpKindName(def.kind));
+    AUTOSP_CHECK(def.result_strides != nullptr, "op '{}' declares no result strides",
+                 OpKindName(def.kind));
   }
 }
 

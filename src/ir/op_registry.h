@@ -1,5 +1,7 @@
-// One definition per op: schema, shape inference, traits, the sequence-parallel
-// layout rule, and the slots that later layers fill (cost, kernel).
+// One definition per op, everything the compiler core knows about it: schema,
+// shape inference, traits, the sequence-parallel layout rule, cost and result
+// strides. Gradient rules (src/autodiff/rules/) and kernels
+// (src/runtime/kernels/) live in their layers, keyed by OpKind.
 //
 // The registry is built on first use from the RegisterXxxOps functions in
 // src/ir/ops/*.cc. Other modules fill their slots at startup, before any
@@ -15,8 +17,10 @@
 #include <vector>
 
 #include "ir/attribute.h"
+#include "ir/cost.h"
 #include "ir/dim_context.h"
 #include "ir/op_kind.h"
+#include "ir/strides.h"
 #include "ir/tensor_type.h"
 #include "support/status.h"
 
@@ -57,6 +61,9 @@ struct OpTraits {
   bool side_effects = false;  ///< must run even when unused (no DCE)
   bool collective = false;    ///< communicates over the mesh axis in attribute `axis`
   bool elementwise = false;   ///< result[i] depends on operands[i] only (after broadcasting)
+  /// >= 0: every result is always a view of this operand's storage (transpose,
+  /// slice, ...; reshape is not: it copies when the strides do not allow a view).
+  int view_of = -1;
 };
 
 /// What shape inference sees: operand types, attributes, and the graph's dims.
@@ -99,16 +106,8 @@ struct SeqLayoutInput {
 /// REQUIRES: the node verifies (operand count and attributes per the schema).
 using SeqLayoutFn = StatusOr<int64_t> (*)(const SeqLayoutInput&);
 
-/// Symbolic cost of one node; a function of the graph's symbols.
-struct OpCost {
-  DimExpr flops;  ///< floating point operations
-  DimExpr bytes;  ///< bytes read plus written
-  /// Peak bytes the kernel allocates beyond its fresh results while it runs
-  /// (temporaries, scratch buffers), for the memory planner.
-  DimExpr workspace = 0;
-};
-/// Cost slot (filled by the cost model / checkpointing).
-using CostFn = std::function<OpCost(const Node& node)>;
+/// Cost of one node on `target` (ir/cost.h).
+using CostFn = OpCost (*)(const Node& node, const CostTarget& target);
 
 /// Everything known about one op.
 struct OpDef {
@@ -119,9 +118,10 @@ struct OpDef {
   OpTraits traits;
   ShapeFn infer_shape = nullptr;
   SeqLayoutFn seq_layout = nullptr;  ///< set by every op family; see SeqLayoutFn
-  // Slots filled by later layers; empty until then.
-  CostFn cost;
-  int kernel_id = -1;  ///< runtime kernel table index; -1: unbound
+  /// FLOPs, bytes and workspace (ir/cost.h). Required.
+  CostFn cost = nullptr;
+  /// Strides of each result and whether it is a view (ir/strides.h). Required.
+  ResultStridesFn result_strides = nullptr;
 };
 
 /// All op definitions, indexed by OpKind.

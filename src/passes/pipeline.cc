@@ -18,6 +18,7 @@ void BuildTrainingPipeline(PassManager& pm, const TrainingPipelineOptions& optio
     ckpt.policy = options.checkpoint;
     ckpt.memory_budget = options.memory_budget_bytes;
     ckpt.budget_bindings = options.budget_bindings;
+    ckpt.cost_target = options.cost_target;
     out->checkpoint.emplace();
     pm.AddPass(CreateCheckpointPass(std::move(ckpt), &*out->checkpoint));
   }

@@ -29,6 +29,8 @@ struct TrainingPipelineOptions {
   /// sac only; 0: no budget. Checked at budget_bindings.
   int64_t memory_budget_bytes = 0;
   ir::DimBindings budget_bindings = {};
+  /// The machine the checkpoint pass's memory plan models (ir/cost.h).
+  ir::CostTarget cost_target = {};
   /// Dumps and verification of the pass manager run.
   PassManagerOptions pass_options = {};
 };

@@ -1,11 +1,14 @@
 #include "train/compile.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 
 #include "runtime/comm/communicator.h"
 #include "passes/pipeline.h"
 
 namespace autosp::train {
+
+ir::CostTarget HostCostTarget() { return {.cpu_threads = at::get_num_threads()}; }
 
 StatusOr<CompiledStep> CompileCausalLm(const frontend::ModelConfig& config,
                                        const CompileOptions& options) {
@@ -42,6 +45,7 @@ StatusOr<CompiledStep> CompileTracedModel(frontend::TracedModel model,
                           passes::ParseCheckpointPolicy(options.checkpoint_policy));
   lower.memory_budget_bytes = options.memory_budget_bytes;
   if (options.budget_seq_len > 0) lower.budget_bindings = {{"B", 1}, {"S", options.budget_seq_len}};
+  lower.cost_target = HostCostTarget();
   if (!options.dump_dir.empty()) {
     lower.pass_options.dump_after = "all";
     lower.pass_options.dump_dir = options.dump_dir;

@@ -10,6 +10,7 @@
 #include "autodiff/autodiff.h"
 #include "frontend/model_config.h"
 #include "frontend/models/causal_lm.h"
+#include "ir/cost.h"
 #include "runtime/executor.h"
 #include "support/status.h"
 
@@ -40,6 +41,10 @@ struct CompileOptions {
   int64_t memory_budget_bytes = 0;
   int64_t budget_seq_len = 0;
 };
+
+/// The machine this process's kernels run on, for the cost model: LibTorch's
+/// intra-op thread count (the CPU flash-attention scratch is per thread).
+ir::CostTarget HostCostTarget();
 
 /// A compiled forward+backward step of a causal LM.
 struct CompiledStep {

@@ -349,18 +349,18 @@ TEST(OpCoverageTest, EveryOpIsRegisteredAndInAGoldenFile) {
 
 TEST(OpRegistryTest, SlotsCanBeFilledByOtherModules) {
   OpDef& def = OpRegistry::Global().Mutable(OpKind::kMatMul);
-  EXPECT_FALSE(def.cost);
-  def.cost = [](const Node&) { return OpCost{DimExpr(1), DimExpr(2)}; };
-  def.kernel_id = 7;
-  EXPECT_TRUE(GetOpDef(OpKind::kMatMul).cost);
-  EXPECT_EQ(GetOpDef(OpKind::kMatMul).kernel_id, 7);
-  def.cost = nullptr;
-  def.kernel_id = -1;
+  EXPECT_NE(def.cost, nullptr);  // declared with the op
+  const CostFn declared = def.cost;
+  def.cost = [](const Node&, const CostTarget&) { return OpCost{DimExpr(1), DimExpr(2)}; };
+  EXPECT_NE(GetOpDef(OpKind::kMatMul).cost, declared);
+  def.cost = declared;
   EXPECT_EQ(OpRegistry::Global().Find("matmul"), &GetOpDef(OpKind::kMatMul));
   EXPECT_EQ(OpRegistry::Global().Find("nope"), nullptr);
   EXPECT_TRUE(GetOpDef(OpKind::kAdd).traits.commutative);
   EXPECT_TRUE(GetOpDef(OpKind::kDropout).traits.random);
   EXPECT_TRUE(GetOpDef(OpKind::kAllToAll).traits.collective);
+  EXPECT_EQ(GetOpDef(OpKind::kTranspose).traits.view_of, 0);
+  EXPECT_EQ(GetOpDef(OpKind::kReshape).traits.view_of, -1);  // copies when strides demand
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 #include <numeric>
 #include <string>
 
+#include "ir/ops/cost_util.h"
 #include "ir/ops/op_util.h"
 
 namespace autosp::ir {
@@ -213,6 +214,117 @@ StatusOr<int64_t> SdpaSeqLayout(const SeqLayoutInput& in) {
     }
   }
   return 2;
+// --- cost ----------------------------------------------------------------------
+
+/// Attention score FLOPs: two GEMMs over [Sq, Sk] per head; halved when causal.
+DimExpr AttentionFlops(const Node& n, size_t q_index, int64_t gemms) {
+  const auto& q = n.operand(q_index)->type().dims;
+  const auto& k = n.operand(q_index + 1)->type().dims;
+  AUTOSP_CHECK(q.size() == 4 && k.size() == 4, "attention operands must be 4-D");
+  const DimExpr per = q[0] * q[1] * q[2] * k[2] * q[3];
+  const bool causal = n.attrs().GetBoolOr("causal", false);
+  return per * DimExpr(causal ? gemms : 2 * gemms);
+}
+
+/// GQA: bytes of k and v after repeat_interleave to the query heads (0 when
+/// no repeat is needed). The CPU kernels keep both copies for the whole call.
+DimExpr RepeatedKvBytes(const Node& n, size_t q_index) {
+  const Value* q = n.operand(q_index);
+  const Value* k = n.operand(q_index + 1);
+  if (q->type().dims[1] == k->type().dims[1]) return 0;
+  return ops::Numel(q) * DimExpr(2 * DTypeSize(k->dtype()));
+}
+
+/// A bool attention mask is turned into an additive one of q's dtype (with a
+/// logical_not temporary) for the whole call.
+DimExpr MaskBytes(const Node& n, size_t mask_index, size_t q_index) {
+  if (n.num_operands() <= mask_index) return 0;
+  const Value* m = n.operand(mask_index);
+  if (m->dtype() != DType::kBool) return 0;
+  return ops::Numel(m) * DimExpr(1 + DTypeSize(n.operand(q_index)->dtype()));
+}
+
+/// The flash kernels' per-thread scratch on the CPU, with ATen's block sizes
+/// for long sequences (qSplit = 256 queries once Sq >= 768, kvSplit = 512
+/// keys once Sk >= 512). Forward: an fp32 [qSplit, kvSplit] score block, row
+/// max and sum, and an fp32 [qSplit, D] accumulator. Backward: the score block
+/// and its gradient, plus 512 bytes. For shorter sequences ATen's blocks are
+/// smaller (qSplit 32 or 64, kvSplit = Sk) and this is an upper bound
+/// (at most 1 MiB per thread): the model is exact from S = 768 on.
+DimExpr FlashScratch(const Node& n, size_t q_index, bool backward, const CostTarget& target) {
+  const auto& q = n.operand(q_index)->type().dims;
+  const DimExpr d = q[3];
+  constexpr int64_t kQ = 256, kKv = 512;
+  DimExpr per_thread = DimExpr(kQ * kKv * 4) + DimExpr(2 * kQ * 4) + d * DimExpr(kQ * 4);
+  if (backward) per_thread = DimExpr(2 * kQ * kKv * 4 + 512);
+  return per_thread * DimExpr(target.cpu_threads);
+}
+
+// apply_rope: position side, fp32 [.., D] (P bytes): freqs P/2, emb P, cos
+// and sin P each (f32) or P/2 each after the cast (bf16: 2.5P). Then
+// x*cos + rotate_half(x)*sin keeps three [X] temporaries with the result: 3X.
+OpCost ApplyRopeCost(const Node& n, const CostTarget& target) {
+  OpCost c = ops::PerElementCost<6>(n, target);
+  const Value* out = n.result(0);
+  const DimExpr p = ops::Numel(n.operand(1)) * ops::LastDim(out) * DimExpr(4);
+  const DimExpr pos_side = out->dtype() == DType::kF32 ? DimExpr::FloorDiv(p * DimExpr(7), 2)
+                                                       : DimExpr::FloorDiv(p * DimExpr(5), 2);
+  c.workspace = pos_side + ops::Bytes(out) * DimExpr(3);
+  return c;
+}
+
+OpCost SdpaCost(const Node& n, const CostTarget& target) {
+  OpCost c;
+  c.bytes = ops::IoBytes(n);
+  c.flops = AttentionFlops(n, 0, 2);
+  c.workspace = RepeatedKvBytes(n, 0) + FlashScratch(n, 0, false, target);
+  return c;
+}
+
+OpCost SdpaForwardCost(const Node& n, const CostTarget& target) {
+  OpCost c;
+  c.bytes = ops::IoBytes(n);
+  c.flops = AttentionFlops(n, 0, 2);
+  c.workspace =
+      RepeatedKvBytes(n, 0) + FlashScratch(n, 0, false, target) + MaskBytes(n, 3, 0);
+  return c;
+}
+
+OpCost SdpaBackwardCost(const Node& n, const CostTarget& target) {
+  OpCost c;
+  c.bytes = ops::IoBytes(n);
+  // Recomputed scores plus three gradient GEMMs: 2.5x the forward.
+  c.flops = AttentionFlops(n, 1, 5);
+  // Measured: one q-sized buffer beyond the three gradients, and with GQA
+  // three more (the repeated k and v, and the repeated dk or dv while its sum
+  // over the repeats is taken).
+  c.workspace =
+      ops::Bytes(n.operand(1)) + FlashScratch(n, 1, true, target) + MaskBytes(n, 6, 1);
+  if (!(RepeatedKvBytes(n, 1) == DimExpr(0))) c.workspace += ops::Bytes(n.operand(1)) * DimExpr(3);
+  return c;
+}
+
+// --- result strides ----------------------------------------------------------------
+
+/// Strides of [B, H, S, D] allocated as [B, S, H, D] and returned transposed.
+std::vector<int64_t> HeadsTransposed(const std::vector<int64_t>& sizes) {
+  return {sizes[1] * sizes[2] * sizes[3], sizes[3], sizes[1] * sizes[3], 1};
+}
+
+// The flash kernel allocates out like a dense q, else as [B, S, H, D],
+// transposed; logsumexp is allocated [B, S, H] and returned transposed.
+ResultStrides SdpaStrides(const StridesInput& in) {
+  const std::vector<int64_t>& sizes = in.sizes;
+  if (in.result == 0 && IsDense(in.operand(0))) return {in.operand(0).strides};
+  if (in.result == 0 && sizes.size() == 4) return {HeadsTransposed(sizes)};
+  if (in.result == 1 && sizes.size() == 3) return {{sizes[1] * sizes[2], 1, sizes[1]}};
+  return FreshContiguous(in);
+}
+
+// The gradients are allocated [B, S, H, D] and returned transposed.
+ResultStrides SdpaBackwardStrides(const StridesInput& in) {
+  if (in.sizes.size() == 4) return {HeadsTransposed(in.sizes)};
+  return FreshContiguous(in);
 }
 
 }  // namespace
@@ -255,6 +367,12 @@ void RegisterAttentionOps(OpRegistry& r) {
   r.Mutable(OpKind::kScaledDotProductAttention).seq_layout = &SdpaSeqLayout;
   r.Mutable(OpKind::kSdpaForward).seq_layout = &ops::SeqLayoutForwardOnly;
   r.Mutable(OpKind::kSdpaBackward).seq_layout = &ops::SeqLayoutForwardOnly;
+  // Cost and result strides.
+  using ops::SetCostAndStrides;
+  SetCostAndStrides(r, OpKind::kApplyRope, &ApplyRopeCost, &LikeFirstOperand);
+  SetCostAndStrides(r, OpKind::kScaledDotProductAttention, &SdpaCost, &SdpaStrides);
+  SetCostAndStrides(r, OpKind::kSdpaForward, &SdpaForwardCost, &SdpaStrides);
+  SetCostAndStrides(r, OpKind::kSdpaBackward, &SdpaBackwardCost, &SdpaBackwardStrides);
 }
 
 }  // namespace autosp::ir

@@ -1,6 +1,7 @@
 // Backward kernels that autodiff emits where ATen has a dedicated backward
 // (or where a composite would waste memory): each mirrors one forward op.
 // sdpa_forward / sdpa_backward live with attention (ops/attention.cc).
+#include "ir/ops/cost_util.h"
 #include "ir/ops/op_util.h"
 
 namespace autosp::ir {
@@ -158,6 +159,60 @@ StatusOr<std::vector<TensorType>> MeanBackwardShape(const ShapeInput& in) {
   return ops::One(TensorType(grad.dtype, std::move(shape)));
 }
 
+// --- cost ----------------------------------------------------------------------
+
+// dropout_backward: kept = (out != 0).to(dtype) [X] and grad * kept [X] with the result.
+OpCost DropoutBackwardCost(const Node& n, const CostTarget& target) {
+  OpCost c = ops::PerElementCost<3>(n, target);
+  c.workspace = ops::Bytes(n.result(0)) * DimExpr(2);
+  return c;
+}
+
+// rms_norm_backward: named locals xhat, dxhat [F] (and xf [F] unless x is
+// f32), r and dot [R], plus two [F] temporaries of the dx expression: f32
+// 4F + 2R (3F + 2R without a weight, dxhat then being grad itself); other
+// dtypes 6F + 2R.
+OpCost RmsNormBackwardCost(const Node& n, const CostTarget& target) {
+  OpCost c = ops::PerElementCost<10>(n, target);
+  const Value* out = n.result(0);
+  const DimExpr f = ops::Numel(out) * DimExpr(4);
+  const DimExpr r = ops::Rows(out) * DimExpr(8);
+  const bool weight = n.num_operands() > 2;
+  if (n.operand(1)->dtype() == DType::kF32) {
+    c.workspace = f * DimExpr(weight ? 4 : 3) + r;
+  } else {
+    c.workspace = f * DimExpr(6) + r;
+  }
+  return c;
+}
+
+// layer_norm_backward: the forward is recomputed (y [X], mean and rstd [R]);
+// y is dropped before the backward allocates dx, dw, db.
+OpCost LayerNormBackwardCost(const Node& n, const CostTarget& target) {
+  OpCost c = ops::PerElementCost<12>(n, target);
+  c.workspace = ops::Rows(n.result(0)) * DimExpr(8);
+  return c;
+}
+
+// cross_entropy_backward: the [N, V] softmax is the result (viewed as the
+// logits' shape); the per-row masks and weights are O(N): bool valid and its
+// negation, i64 safe labels, f32 one-hot values and row weights.
+OpCost CrossEntropyBackwardCost(const Node& n, const CostTarget& target) {
+  OpCost c = ops::PerElementCost<6>(n, target);
+  c.workspace = ops::Rows(n.result(0)) * DimExpr(1 + 1 + 8 + 4 + 4);
+  return c;
+}
+
+// --- result strides ----------------------------------------------------------------
+
+// sum_to_shape to x's own type returns x (at::sum_to); otherwise a fresh sum.
+ResultStrides SumToShapeStrides(const StridesInput& in) {
+  if (in.node.operand(0)->type() == in.node.result(0)->type()) {
+    return {in.operand(0).strides, 0};
+  }
+  return FreshContiguous(in);
+}
+
 }  // namespace
 
 void RegisterBackwardOps(OpRegistry& r) {
@@ -221,6 +276,24 @@ void RegisterBackwardOps(OpRegistry& r) {
                    OpKind::kSliceBackward, OpKind::kSumToShape, OpKind::kMeanBackward}) {
     r.Mutable(k).seq_layout = &ops::SeqLayoutForwardOnly;
   }
+  // Cost and result strides: the elementwise backward ops are TensorIterator
+  // kernels over (grad, x); the others allocate fresh, contiguous results.
+  using ops::PerElementCost;
+  using ops::PerInputElementCost;
+  using ops::SetCostAndStrides;
+  SetCostAndStrides(r, OpKind::kEmbeddingBackward, &PerInputElementCost, &FreshContiguous);
+  SetCostAndStrides(r, OpKind::kSiluBackward, &PerElementCost<6>, &LikeOperands);
+  SetCostAndStrides(r, OpKind::kGeluBackward, &PerElementCost<12>, &LikeOperands);
+  SetCostAndStrides(r, OpKind::kDropoutBackward, &DropoutBackwardCost, &LikeOperands);
+  SetCostAndStrides(r, OpKind::kSoftmaxBackward, &PerElementCost<4>, &FreshContiguous);
+  SetCostAndStrides(r, OpKind::kLogSoftmaxBackward, &PerElementCost<4>, &FreshContiguous);
+  SetCostAndStrides(r, OpKind::kRmsNormBackward, &RmsNormBackwardCost, &FreshContiguous);
+  SetCostAndStrides(r, OpKind::kLayerNormBackward, &LayerNormBackwardCost, &FreshContiguous);
+  SetCostAndStrides(r, OpKind::kCrossEntropyBackward, &CrossEntropyBackwardCost,
+                    &FreshContiguous);
+  SetCostAndStrides(r, OpKind::kSliceBackward, &PerInputElementCost, &FreshContiguous);
+  SetCostAndStrides(r, OpKind::kSumToShape, &PerInputElementCost, &SumToShapeStrides);
+  SetCostAndStrides(r, OpKind::kMeanBackward, &PerInputElementCost, &FreshContiguous);
 }
 
 }  // namespace autosp::ir

@@ -1,5 +1,6 @@
 // Collectives over a named mesh axis (attribute `axis`, e.g. "sp" or "dp").
 // The axis size comes from the graph's DimContext (`mesh sp = 4` in text).
+#include "ir/ops/cost_util.h"
 #include "ir/ops/op_util.h"
 
 namespace autosp::ir {
@@ -88,6 +89,47 @@ StatusOr<std::vector<TensorType>> LocalChunkShape(const ShapeInput& in) {
   return ops::One(std::move(t));
 }
 
+// all_to_all, all_gather, reduce_scatter: bytes moved, no FLOPs; the
+// contiguous send copy is workspace.
+OpCost SendCopyCost(const Node& n, const CostTarget&) {
+  OpCost c;
+  c.bytes = ops::IoBytes(n);
+  c.flops = 0;
+  c.workspace = ops::Bytes(n.operand(0));
+  return c;
+}
+
+/// Strides of a contiguous tensor whose dims are `sizes` with dim `first`
+/// moved to the front, moved back: the kernels call the collective on
+/// x.movedim(d, 0).contiguous() and return the result's movedim(0, d).
+ResultStrides DimFirst(const std::vector<int64_t>& sizes, int64_t first) {
+  const int64_t rank = static_cast<int64_t>(sizes.size());
+  if (first < 0) first += rank;
+  std::vector<int64_t> order{first};  // memory order, outermost first
+  for (int64_t d = 0; d < rank; ++d) {
+    if (d != first) order.push_back(d);
+  }
+  std::vector<int64_t> strides(sizes.size(), 1);
+  int64_t next = 1;
+  for (size_t k = order.size(); k-- > 0;) {
+    strides[static_cast<size_t>(order[k])] = next;
+    next *= sizes[static_cast<size_t>(order[k])];
+  }
+  return {std::move(strides)};
+}
+
+// all_to_all: movedim(s, 0).contiguous() -> collective -> view as
+// [P, s/P, ...] -> movedim(0, c5 - 1).flatten(c5 - 1, c5) -> movedim(0, s).
+// Its result is a permutation of a contiguous tensor whose dims are the
+// result's with the split dim first.
+ResultStrides AllToAllStrides(const StridesInput& in) {
+  return DimFirst(in.sizes, in.node.attrs().GetInt("split_dim"));
+}
+
+ResultStrides GatherScatterStrides(const StridesInput& in) {
+  return DimFirst(in.sizes, in.node.attrs().GetInt("dim"));
+}
+
 }  // namespace
 
 void RegisterCollectiveOps(OpRegistry& r) {
@@ -122,6 +164,14 @@ void RegisterCollectiveOps(OpRegistry& r) {
                    OpKind::kReduceScatter, OpKind::kLocalChunk}) {
     r.Mutable(k).seq_layout = &ops::SeqLayoutForwardOnly;
   }
+                       &LocalChunkShape, OpTraits{.view_of = 0}));
+  // Cost and result strides.
+  using ops::SetCostAndStrides;
+  SetCostAndStrides(r, OpKind::kAllToAll, &SendCopyCost, &AllToAllStrides);
+  SetCostAndStrides(r, OpKind::kAllReduce, &ops::PerElementCost<1>, &FreshContiguous);
+  SetCostAndStrides(r, OpKind::kAllGather, &SendCopyCost, &GatherScatterStrides);
+  SetCostAndStrides(r, OpKind::kReduceScatter, &SendCopyCost, &GatherScatterStrides);
+  SetCostAndStrides(r, OpKind::kLocalChunk, &ops::ViewCost, &SubrangeView);
 }
 
 }  // namespace autosp::ir

@@ -1,4 +1,5 @@
 // full, arange.
+#include "ir/ops/cost_util.h"
 #include "ir/ops/op_util.h"
 
 namespace autosp::ir {
@@ -41,6 +42,9 @@ void RegisterCreationOps(OpRegistry& r) {
                        &ArangeShape));
   r.Mutable(OpKind::kFull).seq_layout = &ops::SeqLayoutReplicated;
   r.Mutable(OpKind::kArange).seq_layout = &ops::SeqLayoutReplicated;
+  // Cost (no FLOPs, the result written) and result strides: fresh, contiguous.
+  ops::SetCostAndStrides(r, OpKind::kFull, &ops::PerElementCost<0>, &FreshContiguous);
+  ops::SetCostAndStrides(r, OpKind::kArange, &ops::PerElementCost<0>, &FreshContiguous);
 }
 
 }  // namespace autosp::ir

@@ -1,4 +1,5 @@
 // Elementwise arithmetic and activations, dropout, cast.
+#include "ir/ops/cost_util.h"
 #include "ir/ops/op_util.h"
 
 namespace autosp::ir {
@@ -57,6 +58,22 @@ StatusOr<std::vector<TensorType>> CastShape(const ShapeInput& in) {
   return ops::One(std::move(t));
 }
 
+// dropout: _dropout_impl on the CPU: noise = empty_like(x).bernoulli_(); x * noise.
+OpCost DropoutCost(const Node& n, const CostTarget& target) {
+  OpCost c = ops::PerElementCost<3>(n, target);
+  c.workspace = ops::Bytes(n.result(0));
+  return c;
+}
+
+// cast to the same dtype returns x itself (`.to`); otherwise a dense x keeps
+// its strides (ATen preserves a dense layout), anything else becomes contiguous.
+ResultStrides CastStrides(const StridesInput& in) {
+  const Node& n = in.node;
+  if (n.operand(0)->dtype() == n.result(0)->dtype()) return {in.operand(0).strides, 0};
+  if (IsDense(in.operand(0))) return {in.operand(0).strides};
+  return FreshContiguous(in);
+}
+
 }  // namespace
 
 void RegisterElementwiseOps(OpRegistry& r) {
@@ -95,6 +112,21 @@ void RegisterElementwiseOps(OpRegistry& r) {
                    OpKind::kCast}) {
     r.Mutable(k).seq_layout = &ops::SeqLayoutBroadcast;
   }
+  // Cost (FLOPs per element: a transcendental counts 4) and result strides:
+  // TensorIterator orders the output like the operands.
+  using ops::PerElementCost;
+  using ops::SetCostAndStrides;
+  for (OpKind k : {OpKind::kAdd, OpKind::kSub, OpKind::kMul, OpKind::kDiv, OpKind::kNeg,
+                   OpKind::kNotEqual}) {
+    SetCostAndStrides(r, k, &PerElementCost<1>, &LikeOperands);
+  }
+  for (OpKind k : {OpKind::kExp, OpKind::kLog, OpKind::kRsqrt, OpKind::kSqrt, OpKind::kPow}) {
+    SetCostAndStrides(r, k, &PerElementCost<4>, &LikeOperands);
+  }
+  SetCostAndStrides(r, OpKind::kSilu, &PerElementCost<5>, &LikeOperands);
+  SetCostAndStrides(r, OpKind::kGelu, &PerElementCost<10>, &LikeOperands);
+  SetCostAndStrides(r, OpKind::kDropout, &DropoutCost, &LikeOperands);
+  SetCostAndStrides(r, OpKind::kCast, &PerElementCost<1>, &CastStrides);
 }
 
 }  // namespace autosp::ir

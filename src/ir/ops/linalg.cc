@@ -1,6 +1,7 @@
 // embedding, linear, matmul.
 #include <algorithm>
 
+#include "ir/ops/cost_util.h"
 #include "ir/ops/op_util.h"
 
 namespace autosp::ir {
@@ -102,6 +103,22 @@ StatusOr<int64_t> MatMulSeqLayout(const SeqLayoutInput& in) {
                                "hand: use scaled_dot_product_attention)");
   }
   return out_a != kSeqReplicated ? out_a : out_b;
+// x [..., K] @ w[N, K]^T (+ b): 2*M*K*N. The copy of a non-viewable x is
+// layout dependent; the memory planner adds it.
+OpCost LinearCost(const Node& n, const CostTarget&) {
+  OpCost c;
+  c.bytes = ops::IoBytes(n);
+  c.flops = ops::Rows(n.operand(0)) * ops::LastDim(n.operand(0)) * ops::LastDim(n.result(0)) *
+            DimExpr(2);
+  if (n.num_operands() > 2) c.flops += ops::Numel(n.result(0));
+  return c;
+}
+
+OpCost MatMulCost(const Node& n, const CostTarget&) {
+  OpCost c;
+  c.bytes = ops::IoBytes(n);
+  c.flops = ops::Numel(n.result(0)) * ops::LastDim(n.operand(0)) * DimExpr(2);
+  return c;
 }
 
 }  // namespace
@@ -120,6 +137,10 @@ void RegisterLinalgOps(OpRegistry& r) {
   r.Mutable(OpKind::kEmbedding).seq_layout = &EmbeddingSeqLayout;
   r.Mutable(OpKind::kLinear).seq_layout = &LinearSeqLayout;
   r.Mutable(OpKind::kMatMul).seq_layout = &MatMulSeqLayout;
+  // Cost (an embedding is a gather: no FLOPs) and result strides: fresh, contiguous.
+  ops::SetCostAndStrides(r, OpKind::kEmbedding, &ops::PerElementCost<0>, &FreshContiguous);
+  ops::SetCostAndStrides(r, OpKind::kLinear, &LinearCost, &FreshContiguous);
+  ops::SetCostAndStrides(r, OpKind::kMatMul, &MatMulCost, &FreshContiguous);
 }
 
 }  // namespace autosp::ir

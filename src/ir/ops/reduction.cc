@@ -1,6 +1,7 @@
 // softmax, log_softmax, sum, mean, rms_norm, layer_norm, cross_entropy.
 #include <algorithm>
 
+#include "ir/ops/cost_util.h"
 #include "ir/ops/op_util.h"
 
 namespace autosp::ir {
@@ -135,6 +136,39 @@ StatusOr<int64_t> CrossEntropySeqLayout(const SeqLayoutInput& in) {
   }
   return in.node.attrs().GetStringOr("reduction", "mean") == "none" ? in.shard(1)
                                                                      : kSeqReplicated;
+// rms_norm, f32: y = h * rsqrt(var + eps) [X], then w * y [X] while y and var
+// [R] live: X + R beyond the result (3R: the three [N, 1] temporaries,
+// without a weight). Other dtypes: h = x.to(f32) [F] lives throughout, and
+// the fp32 product [F] is cast down: 2F + 3R.
+OpCost RmsNormCost(const Node& n, const CostTarget& target) {
+  OpCost c = ops::PerElementCost<4>(n, target);
+  const Value* out = n.result(0);
+  const DimExpr x = ops::Bytes(out);
+  const DimExpr f = ops::Numel(out) * DimExpr(4);
+  const DimExpr r = ops::Rows(out) * DimExpr(4);
+  const bool weight = n.num_operands() > 1;
+  if (n.operand(0)->dtype() == DType::kF32) {
+    c.workspace = weight ? x + r : r * DimExpr(3);
+  } else {
+    c.workspace = f * DimExpr(2) + r * DimExpr(3);
+  }
+  return c;
+}
+
+// layer_norm: native_layer_norm's mean and rstd [N, 1] f32.
+OpCost LayerNormCost(const Node& n, const CostTarget& target) {
+  OpCost c = ops::PerElementCost<6>(n, target);
+  c.workspace = ops::Rows(n.result(0)) * DimExpr(8);
+  return c;
+}
+
+// cross_entropy: log_softmax of the [N, V] logits in their dtype, then nll_loss.
+OpCost CrossEntropyCost(const Node& n, const CostTarget&) {
+  OpCost c;
+  c.bytes = ops::IoBytes(n);
+  c.flops = ops::Numel(n.operand(0)) * DimExpr(5);
+  c.workspace = ops::Bytes(n.operand(0));
+  return c;
 }
 
 }  // namespace
@@ -173,6 +207,16 @@ void RegisterReductionOps(OpRegistry& r) {
   r.Mutable(OpKind::kRmsNorm).seq_layout = &NormSeqLayout;
   r.Mutable(OpKind::kLayerNorm).seq_layout = &NormSeqLayout;
   r.Mutable(OpKind::kCrossEntropy).seq_layout = &CrossEntropySeqLayout;
+  // Cost and result strides: fresh and contiguous, except rms_norm's result
+  // (an elementwise product) ordered like x.
+  using ops::SetCostAndStrides;
+  SetCostAndStrides(r, OpKind::kSoftmax, &ops::PerElementCost<5>, &FreshContiguous);
+  SetCostAndStrides(r, OpKind::kLogSoftmax, &ops::PerElementCost<5>, &FreshContiguous);
+  SetCostAndStrides(r, OpKind::kSum, &ops::PerInputElementCost, &FreshContiguous);
+  SetCostAndStrides(r, OpKind::kMean, &ops::PerInputElementCost, &FreshContiguous);
+  SetCostAndStrides(r, OpKind::kRmsNorm, &RmsNormCost, &LikeFirstOperand);
+  SetCostAndStrides(r, OpKind::kLayerNorm, &LayerNormCost, &FreshContiguous);
+  SetCostAndStrides(r, OpKind::kCrossEntropy, &CrossEntropyCost, &FreshContiguous);
 }
 
 }  // namespace autosp::ir

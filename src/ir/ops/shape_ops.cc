@@ -1,4 +1,5 @@
 // reshape, transpose, permute, expand, slice, cat, split.
+#include "ir/ops/cost_util.h"
 #include "ir/ops/op_util.h"
 
 namespace autosp::ir {
@@ -226,6 +227,53 @@ StatusOr<int64_t> SliceCatSplitSeqLayout(const SeqLayoutInput& in) {
     if (in.shard(i) != in.shard(0)) return ops::SeqMixError(n, "joins sharded and replicated tensors");
   }
   return in.shard(0);
+// Result strides. Views restride operand 0 as ATen does; reshape is a view
+// exactly when ATen's computeStride succeeds, else a contiguous copy.
+ResultStrides ReshapeStrides(const StridesInput& in) {
+  const Strided& x = in.operand(0);
+  if (auto st = ComputeStride(x.sizes, x.strides, in.sizes)) return {*st, 0};
+  return FreshContiguous(in);
+}
+
+ResultStrides TransposeStrides(const StridesInput& in) {
+  const int64_t rank = static_cast<int64_t>(in.sizes.size());
+  int64_t d0 = in.node.attrs().GetInt("dim0"), d1 = in.node.attrs().GetInt("dim1");
+  if (d0 < 0) d0 += rank;
+  if (d1 < 0) d1 += rank;
+  std::vector<int64_t> strides = in.operand(0).strides;
+  std::swap(strides[static_cast<size_t>(d0)], strides[static_cast<size_t>(d1)]);
+  return {std::move(strides), 0};
+}
+
+ResultStrides PermuteStrides(const StridesInput& in) {
+  const int64_t rank = static_cast<int64_t>(in.sizes.size());
+  const std::vector<int64_t> dims = in.node.attrs().GetInts("dims");
+  std::vector<int64_t> strides = ContiguousStrides(in.sizes);
+  for (size_t d = 0; d < dims.size(); ++d) {
+    const int64_t src = dims[d] < 0 ? dims[d] + rank : dims[d];
+    strides[d] = in.operand(0).strides[static_cast<size_t>(src)];
+  }
+  return {std::move(strides), 0};
+}
+
+// New leading dims and expanded size-1 dims get stride 0.
+ResultStrides ExpandStrides(const StridesInput& in) {
+  const Strided& x = in.operand(0);
+  const std::vector<int64_t>& sizes = in.sizes;
+  std::vector<int64_t> strides(sizes.size(), 0);
+  const size_t off = sizes.size() - x.sizes.size();
+  for (size_t d = off; d < sizes.size(); ++d) {
+    if (!(x.sizes[d - off] == 1 && sizes[d] != 1)) strides[d] = x.strides[d - off];
+  }
+  return {std::move(strides), 0};
+}
+
+ResultStrides SliceStrides(const StridesInput& in) {
+  std::vector<int64_t> strides = in.operand(0).strides;
+  int64_t d = in.node.attrs().GetInt("dim");
+  if (d < 0) d += static_cast<int64_t>(in.sizes.size());
+  strides[static_cast<size_t>(d)] *= in.node.attrs().GetIntOr("step", 1);
+  return {std::move(strides), 0};
 }
 
 }  // namespace
@@ -238,23 +286,24 @@ void RegisterShapeOps(OpRegistry& r) {
   using ops::Var;
   r.Register(MakeOpDef(OpKind::kReshape, "same elements, new shape", {Req("x")},
                        {ReqAttr("shape", AttrKind::kDims)}, &ReshapeShape));
+  const OpTraits view{.view_of = 0};
   r.Register(MakeOpDef(OpKind::kTranspose, "swap two dims", {Req("x")},
                        {ReqAttr("dim0", AttrKind::kInt), ReqAttr("dim1", AttrKind::kInt)},
-                       &TransposeShape));
+                       &TransposeShape, view));
   r.Register(MakeOpDef(OpKind::kPermute, "reorder dims: result dim i is x dim dims[i]", {Req("x")},
-                       {ReqAttr("dims", AttrKind::kInts)}, &PermuteShape));
+                       {ReqAttr("dims", AttrKind::kInts)}, &PermuteShape, view));
   r.Register(MakeOpDef(OpKind::kExpand, "broadcast size-1 dims (and new leading dims) to shape",
-                       {Req("x")}, {ReqAttr("shape", AttrKind::kDims)}, &ExpandShape));
+                       {Req("x")}, {ReqAttr("shape", AttrKind::kDims)}, &ExpandShape, view));
   r.Register(MakeOpDef(OpKind::kSlice, "x[start:end:step] along dim", {Req("x")},
                        {ReqAttr("dim", AttrKind::kInt), ReqAttr("start", AttrKind::kDim),
                         ReqAttr("end", AttrKind::kDim), OptAttr("step", AttrKind::kInt)},
-                       &SliceShape));
+                       &SliceShape, view));
   r.Register(MakeOpDef(OpKind::kCat, "concatenate along dim", {Var("xs")},
                        {ReqAttr("dim", AttrKind::kInt)}, &CatShape));
   OpDef split = MakeOpDef(OpKind::kSplit, "split along dim into pieces of the given sizes",
                           {Req("x")},
                           {ReqAttr("dim", AttrKind::kInt), ReqAttr("sizes", AttrKind::kDims)},
-                          &SplitShape);
+                          &SplitShape, view);
   split.schema.num_results = -1;
   r.Register(std::move(split));
   r.Mutable(OpKind::kReshape).seq_layout = &ReshapeSeqLayout;
@@ -264,6 +313,15 @@ void RegisterShapeOps(OpRegistry& r) {
   for (OpKind k : {OpKind::kSlice, OpKind::kCat, OpKind::kSplit}) {
     r.Mutable(k).seq_layout = &SliceCatSplitSeqLayout;
   }
+  // Cost (views move nothing; cat copies) and result strides.
+  using ops::SetCostAndStrides;
+  SetCostAndStrides(r, OpKind::kReshape, &ops::ViewCost, &ReshapeStrides);
+  SetCostAndStrides(r, OpKind::kTranspose, &ops::ViewCost, &TransposeStrides);
+  SetCostAndStrides(r, OpKind::kPermute, &ops::ViewCost, &PermuteStrides);
+  SetCostAndStrides(r, OpKind::kExpand, &ops::ViewCost, &ExpandStrides);
+  SetCostAndStrides(r, OpKind::kSlice, &ops::ViewCost, &SliceStrides);
+  SetCostAndStrides(r, OpKind::kCat, &ops::PerElementCost<0>, &FreshContiguous);
+  SetCostAndStrides(r, OpKind::kSplit, &ops::ViewCost, &SubrangeView);
 }
 
 }  // namespace autosp::ir

@@ -59,8 +59,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "ir/cost.h"
 #include "ir/op_registry.h"
-#include "passes/memory/cost_model.h"
 #include "passes/memory/memory_plan.h"
 
 namespace autosp::passes {
@@ -186,7 +186,6 @@ class Checkpointer {
   Checkpointer(Graph& g, const ActivationCheckpointOptions& o) : g_(g), o_(o) {}
 
   StatusOr<ActivationCheckpointReport> Run() {
-    RegisterOpCosts();
     ActivationCheckpointReport report;
     report.policy = o_.policy;
     if (o_.memory_budget > 0 && o_.policy != CheckpointPolicy::kSac) {
@@ -230,7 +229,9 @@ class Checkpointer {
     AUTOSP_ASSIGN_OR_RETURN(MemoryPlan plan, Plan());
     report.saved_bytes = plan.saved_bytes;
     report.recomputed_nodes = static_cast<int64_t>(clones_.size());
-    for (const Node* c : clones_) report.recompute_flops += NodeCost(*c).flops;
+    for (const Node* c : clones_) {
+      report.recompute_flops += ir::NodeCost(*c, o_.cost_target).flops;
+    }
     report.recompute_flops = g_.dims().Simplify(report.recompute_flops);
     return report;
   }
@@ -282,6 +283,7 @@ class Checkpointer {
   StatusOr<MemoryPlan> Plan() const {
     MemoryPlanOptions po;
     po.forward_end = forward_end_;
+    po.cost_target = o_.cost_target;
     return PlanMemory(g_, po);
   }
 
@@ -335,7 +337,7 @@ class Checkpointer {
         k == OpKind::kReduceScatter || n->def().traits.collective) {
       return Ban::kCollective;
     }
-    const DimExpr flops = NodeCost(*n).flops;
+    const DimExpr flops = ir::NodeCost(*n, o_.cost_target).flops;
     // O(S^2): doubling S more than triples the FLOPs.
     ir::DimBindings twice = reference_;
     if (auto it = twice.find("S"); it != twice.end()) {
@@ -357,7 +359,7 @@ class Checkpointer {
   double Intensity(const Node* n) const {
     int64_t bytes = 0;
     for (const Value* r : n->results()) bytes += At(r->type().SizeInBytes(), reference_);
-    return static_cast<double>(At(NodeCost(*n).flops, reference_)) /
+    return static_cast<double>(At(ir::NodeCost(*n, o_.cost_target).flops, reference_)) /
            static_cast<double>(std::max<int64_t>(bytes, 1));
   }
 
@@ -453,7 +455,7 @@ class Checkpointer {
   double GroupIntensity(const std::vector<const Node*>& nodes) const {
     int64_t flops = 0, bytes = 0;
     for (const Node* n : nodes) {
-      flops += At(NodeCost(*n).flops, reference_);
+      flops += At(ir::NodeCost(*n, o_.cost_target).flops, reference_);
       for (const Value* r : n->results()) bytes += At(r->type().SizeInBytes(), reference_);
     }
     return static_cast<double>(flops) / static_cast<double>(std::max<int64_t>(bytes, 1));

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "ir/cost.h"
 #include "ir/dim_expr.h"
 #include "passes/pass.h"
 
@@ -52,6 +53,9 @@ struct ActivationCheckpointOptions {
   /// nodes they depend on form the forward region. nullopt: the graph's own
   /// record (Note [Joint graph outputs], set by autodiff).
   std::optional<size_t> num_forward_outputs;
+  /// The machine the memory plan models kernel workspace for (ir/cost.h);
+  /// training passes LibTorch's intra-op thread count.
+  ir::CostTarget cost_target;
 };
 
 /// What the rewrite did.

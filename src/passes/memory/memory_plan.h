@@ -12,21 +12,26 @@
 //    simulating strides at a generic binding of the symbols): a storage is
 //    freed when its last view dies, and counted once;
 //  * at step i the allocator holds the live storages, the step's fresh
-//    results and the kernel's workspace (cost model, plus the copies ATen
-//    makes of non-viewable operands in linear/matmul); the peak is the max over
-//    steps. That is what ExecStats::peak_bytes measures.
+//    results and the kernel's workspace (the op's cost on the target, plus
+//    the copies ATen makes of non-viewable operands in linear/matmul); the
+//    peak is the max over steps. That is what ExecStats::peak_bytes measures.
 //
 // Representation: every size is a polynomial in monomials of the symbols
 // (S, B*S, S*S, S/4, ...). Live bytes are kept as dense coefficient vectors
 // over the graph's monomials, so a step costs O(#monomials); a step's peak
 // that is dominated coefficient-wise by another is dropped (all monomials are
 // non-negative), so evaluation is max over a few candidate polynomials.
+//
+// Files: polynomial.h (the algebra), storage_model.h (storages, views,
+// lifetimes), memory_plan.cc (the planner); each op's result strides and
+// workspace are declared with the op (src/ir/ops/*.cc).
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "ir/cost.h"
 #include "ir/dim_expr.h"
 #include "ir/graph.h"
 #include "support/status.h"
@@ -82,6 +87,9 @@ struct MemoryPlanOptions {
   /// When set, the last node of the forward region (saved_bytes is measured
   /// right after it).
   const ir::Node* forward_end = nullptr;
+  /// The machine the kernels' workspace is modelled for (ir/cost.h); pass the
+  /// one the graph will run on (training: LibTorch's intra-op threads).
+  ir::CostTarget cost_target;
 };
 
 /// Plans `graph` as the executor runs it. Errors: a symbol that the view

@@ -146,7 +146,6 @@ int64_t MaxOf(const std::vector<int64_t>& v) { return *std::max_element(v.begin(
 std::pair<passes::ActivationCheckpointReport, int64_t> CheckpointDirect(const frontend::ModelConfig& config,
                                                               const std::string& policy,
                                                               int64_t seq, int64_t budget = 0) {
-  passes::SetCostTarget({.cpu_threads = at::get_num_threads()});
   auto model = frontend::BuildCausalLm(config, {});
   AUTOSP_CHECK(model.ok(), "{}", model.status().ToString());
   auto grads = autodiff::Differentiate(*model->graph);
@@ -156,9 +155,10 @@ std::pair<passes::ActivationCheckpointReport, int64_t> CheckpointDirect(const fr
   o.num_forward_outputs = grads->num_forward_outputs;
   o.memory_budget = budget;
   o.budget_bindings = {{"B", 1}, {"S", seq}};
+  o.cost_target = train::HostCostTarget();
   auto report = passes::ApplyCheckpointing(*model->graph, o);
   AUTOSP_CHECK(report.ok(), "{}", report.status().ToString());
-  auto plan = passes::PlanMemory(*model->graph);
+  auto plan = passes::PlanMemory(*model->graph, {.cost_target = o.cost_target});
   AUTOSP_CHECK(plan.ok(), "{}", plan.status().ToString());
   return {*report, plan->peak.Evaluate({{"B", 1}, {"S", seq}})->bytes};
 }
@@ -262,7 +262,6 @@ TEST(CheckpointTest, UnknownPolicyIsAnError) {
 // Each op alone: measured allocator peak == fresh results + workspace (within
 // 1% or 1 KiB) on the tiny Llama's joint graph, forward and backward ops.
 TEST(CostModelTest, WorkspaceMatchesEveryKernel) {
-  passes::SetCostTarget({.cpu_threads = at::get_num_threads()});
   for (const std::string& json : {LlamaJson(4, 2), Gpt2Json()}) {
     auto model = frontend::BuildCausalLm(ParseConfig(json), {});
     ASSERT_TRUE(model.ok());

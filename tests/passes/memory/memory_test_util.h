@@ -14,7 +14,6 @@
 
 #include <fmt/format.h>
 
-#include "passes/memory/cost_model.h"
 #include "passes/memory/memory_plan.h"
 #include "reference/reference_model.h"
 #include "runtime/comm/mesh.h"
@@ -62,7 +61,6 @@ struct StepResult {
 /// one step on `sp` in-process ranks on the same weights and batch.
 inline StepResult RunStep(const frontend::ModelConfig& config, int sp, int64_t seq, int64_t batch,
                           train::CompileOptions options = {}) {
-  passes::SetCostTarget({.cpu_threads = at::get_num_threads()});
   const std::map<std::string, at::Tensor> named = reference::InitParameters(config, 5);
   std::vector<at::Tensor> params;
   for (const frontend::ParamSpec& spec : frontend::ModelParameters(config)) {
@@ -96,7 +94,7 @@ inline StepResult RunStep(const frontend::ModelConfig& config, int sp, int64_t s
       result.error = outputs.status().ToString();
       return;
     }
-    auto plan = passes::PlanMemory(*step->model.graph);
+    auto plan = passes::PlanMemory(*step->model.graph, {.cost_target = train::HostCostTarget()});
     AUTOSP_CHECK(plan.ok(), "{}", plan.status().ToString());
     auto peak = plan->peak.Evaluate(step->executor->bindings());
     AUTOSP_CHECK(peak.ok(), "{}", peak.status().ToString());

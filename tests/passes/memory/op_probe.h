@@ -7,6 +7,7 @@
 #include "ir/graph.h"
 #include "passes/memory/memory_plan.h"
 #include "runtime/executor.h"
+#include "train/compile.h"
 
 namespace autosp::memtest {
 
@@ -50,7 +51,8 @@ inline StatusOr<OpProbe> ProbeNode(const ir::Node& n, const ir::DimBindings& bin
   for (ir::Value* r : c->results()) g.AddOutput(r);
   AUTOSP_ASSIGN_OR_RETURN(auto ex, runtime::Executor::Create(g, {}));
   AUTOSP_RETURN_IF_ERROR(ex->Run(args).status());
-  AUTOSP_ASSIGN_OR_RETURN(passes::MemoryPlan plan, passes::PlanMemory(g));
+  AUTOSP_ASSIGN_OR_RETURN(passes::MemoryPlan plan,
+                          passes::PlanMemory(g, {.cost_target = train::HostCostTarget()}));
   AUTOSP_ASSIGN_OR_RETURN(auto peak, plan.peak.Evaluate(ex->bindings()));
   return OpProbe{ex->stats().peak_bytes, peak.bytes};
 }
