@@ -214,6 +214,8 @@ StatusOr<int64_t> SdpaSeqLayout(const SeqLayoutInput& in) {
     }
   }
   return 2;
+}
+
 // --- cost ----------------------------------------------------------------------
 
 /// Attention score FLOPs: two GEMMs over [Sq, Sk] per head; halved when causal.

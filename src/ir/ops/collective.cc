@@ -159,12 +159,11 @@ void RegisterCollectiveOps(OpRegistry& r) {
                        "this rank's contiguous piece of dim along the axis (no communication)",
                        {Req("x")},
                        {ReqAttr("axis", AttrKind::kString), ReqAttr("dim", AttrKind::kInt)},
-                       &LocalChunkShape));
+                       &LocalChunkShape, OpTraits{.view_of = 0}));
   for (OpKind k : {OpKind::kAllToAll, OpKind::kAllReduce, OpKind::kAllGather,
                    OpKind::kReduceScatter, OpKind::kLocalChunk}) {
     r.Mutable(k).seq_layout = &ops::SeqLayoutForwardOnly;
   }
-                       &LocalChunkShape, OpTraits{.view_of = 0}));
   // Cost and result strides.
   using ops::SetCostAndStrides;
   SetCostAndStrides(r, OpKind::kAllToAll, &SendCopyCost, &AllToAllStrides);

@@ -103,6 +103,8 @@ StatusOr<int64_t> MatMulSeqLayout(const SeqLayoutInput& in) {
                                "hand: use scaled_dot_product_attention)");
   }
   return out_a != kSeqReplicated ? out_a : out_b;
+}
+
 // x [..., K] @ w[N, K]^T (+ b): 2*M*K*N. The copy of a non-viewable x is
 // layout dependent; the memory planner adds it.
 OpCost LinearCost(const Node& n, const CostTarget&) {

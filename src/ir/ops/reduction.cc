@@ -136,6 +136,8 @@ StatusOr<int64_t> CrossEntropySeqLayout(const SeqLayoutInput& in) {
   }
   return in.node.attrs().GetStringOr("reduction", "mean") == "none" ? in.shard(1)
                                                                      : kSeqReplicated;
+}
+
 // rms_norm, f32: y = h * rsqrt(var + eps) [X], then w * y [X] while y and var
 // [R] live: X + R beyond the result (3R: the three [N, 1] temporaries,
 // without a weight). Other dtypes: h = x.to(f32) [F] lives throughout, and

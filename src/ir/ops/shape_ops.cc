@@ -227,6 +227,8 @@ StatusOr<int64_t> SliceCatSplitSeqLayout(const SeqLayoutInput& in) {
     if (in.shard(i) != in.shard(0)) return ops::SeqMixError(n, "joins sharded and replicated tensors");
   }
   return in.shard(0);
+}
+
 // Result strides. Views restride operand 0 as ATen does; reshape is a view
 // exactly when ATen's computeStride succeeds, else a contiguous copy.
 ResultStrides ReshapeStrides(const StridesInput& in) {
