@@ -27,6 +27,7 @@ namespace autosp::ir {
   X(kPow, "pow")                                             \
   X(kSilu, "silu")                                           \
   X(kGelu, "gelu")                                           \
+  X(kSoftplus, "softplus")                                   \
   X(kDropout, "dropout")                                     \
   X(kCast, "cast")                                           \
   X(kNotEqual, "not_equal")                                  \

@@ -129,6 +129,7 @@ std::vector<GradCase> Cases() {
   unary("sqrt", "sqrt(%x)", [](at::Tensor x) { return x.sqrt(); }, true);
   unary("pow", "pow(%x) {exponent=3.0}", [](at::Tensor x) { return x.pow(3.0); });
   unary("silu", "silu(%x)", [](at::Tensor x) { return at::silu(x); });
+  unary("softplus", "softplus(%x)", [](at::Tensor x) { return at::softplus(x); });
   unary("gelu", "gelu(%x)", [](at::Tensor x) { return at::gelu(x); });
   unary("gelu_tanh", "gelu(%x) {approximate=\"tanh\"}", [](at::Tensor x) { return at::gelu(x, "tanh"); });
   unary("dropout_p0", "dropout(%x) {p=0.0}", [](at::Tensor x) { return x; });

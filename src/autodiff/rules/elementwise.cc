@@ -115,6 +115,17 @@ Status GeluGrad(GradContext& ctx) {
   return ctx.SetInputGrad(0, d);
 }
 
+// d softplus(x)/dx = sigmoid(x) = 1 - exp(-y), from the saved output y = softplus(x)
+// (y >= 0, so exp(-y) never overflows): dx = g - g * exp(-y).
+Status SoftplusGrad(GradContext& ctx) {
+  Value* g = ctx.grad_outputs[0];
+  AUTOSP_ASSIGN_OR_RETURN(Value * neg_y, ctx.Emit(OpKind::kNeg, {ctx.node.result(0)}));
+  AUTOSP_ASSIGN_OR_RETURN(Value * e, ctx.Emit(OpKind::kExp, {neg_y}));
+  AUTOSP_ASSIGN_OR_RETURN(Value * ge, ctx.Emit(OpKind::kMul, {g, e}));
+  AUTOSP_ASSIGN_OR_RETURN(Value * d, ctx.Emit(OpKind::kSub, {g, ge}));
+  return ctx.SetInputGrad(0, d);
+}
+
 // Dropout's mask is read off its saved output (never re-drawn).
 Status DropoutGrad(GradContext& ctx) {
   AUTOSP_ASSIGN_OR_RETURN(
@@ -145,6 +156,7 @@ void RegisterElementwiseGradRules(GradRegistry& r) {
   r.Register(OpKind::kPow, &PowGrad);
   r.Register(OpKind::kSilu, &SiluGrad);
   r.Register(OpKind::kGelu, &GeluGrad);
+  r.Register(OpKind::kSoftplus, &SoftplusGrad);
   r.Register(OpKind::kDropout, &DropoutGrad);
   r.Register(OpKind::kCast, &CastGrad);
   r.RegisterNotDifferentiable(OpKind::kNotEqual, "bool result");

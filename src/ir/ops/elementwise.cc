@@ -97,6 +97,8 @@ void RegisterElementwiseOps(OpRegistry& r) {
   r.Register(MakeOpDef(OpKind::kSilu, "x * sigmoid(x)", {Req("x")}, {}, &FloatUnaryShape, ew));
   r.Register(MakeOpDef(OpKind::kGelu, "gelu(x), exact or tanh approximation", {Req("x")},
                        {OptAttr("approximate", AttrKind::kString)}, &GeluShape, ew));
+  r.Register(MakeOpDef(OpKind::kSoftplus, "log(1 + exp(x)), x itself above 20", {Req("x")}, {},
+                       &FloatUnaryShape, ew));
   r.Register(MakeOpDef(OpKind::kDropout, "zero elements with probability p, scale by 1/(1-p)",
                        {Req("x")}, {ReqAttr("p", AttrKind::kFloat)}, &DropoutShape,
                        OpTraits{.random = true, .elementwise = true}));
@@ -108,7 +110,7 @@ void RegisterElementwiseOps(OpRegistry& r) {
   // Sequence parallelism: the sharded dim passes through (with broadcasting).
   for (OpKind k : {OpKind::kAdd, OpKind::kSub, OpKind::kMul, OpKind::kDiv, OpKind::kNeg,
                    OpKind::kExp, OpKind::kLog, OpKind::kRsqrt, OpKind::kSqrt, OpKind::kPow,
-                   OpKind::kSilu, OpKind::kGelu, OpKind::kDropout, OpKind::kNotEqual,
+                   OpKind::kSilu, OpKind::kGelu, OpKind::kSoftplus, OpKind::kDropout, OpKind::kNotEqual,
                    OpKind::kCast}) {
     r.Mutable(k).seq_layout = &ops::SeqLayoutBroadcast;
   }
@@ -125,6 +127,7 @@ void RegisterElementwiseOps(OpRegistry& r) {
   }
   SetCostAndStrides(r, OpKind::kSilu, &PerElementCost<5>, &LikeOperands);
   SetCostAndStrides(r, OpKind::kGelu, &PerElementCost<10>, &LikeOperands);
+  SetCostAndStrides(r, OpKind::kSoftplus, &PerElementCost<8>, &LikeOperands);
   SetCostAndStrides(r, OpKind::kDropout, &DropoutCost, &LikeOperands);
   SetCostAndStrides(r, OpKind::kCast, &PerElementCost<1>, &CastStrides);
 }

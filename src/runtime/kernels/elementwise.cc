@@ -37,6 +37,8 @@ at::Tensor LogFn(const at::Tensor& x) { return at::log(x); }
 at::Tensor RsqrtFn(const at::Tensor& x) { return at::rsqrt(x); }
 at::Tensor SqrtFn(const at::Tensor& x) { return at::sqrt(x); }
 at::Tensor SiluFn(const at::Tensor& x) { return at::silu(x); }
+// PyTorch's defaults (beta 1, threshold 20), as torch.nn.functional.softplus.
+at::Tensor SoftplusFn(const at::Tensor& x) { return at::softplus(x, 1, 20); }
 
 Status Pow(KernelContext& ctx) {
   ctx.Output(at::pow(ctx.input(0), ctx.attrs().GetFloat("exponent")));
@@ -88,6 +90,7 @@ void RegisterElementwiseKernels(KernelRegistry& r) {
   r.Register(OpKind::kPow, &Pow);
   r.Register(OpKind::kSilu, &Unary<&SiluFn>);
   r.Register(OpKind::kGelu, &Gelu);
+  r.Register(OpKind::kSoftplus, &Unary<&SoftplusFn>);
   r.Register(OpKind::kDropout, &Dropout);
   r.Register(OpKind::kNotEqual, &NotEqual);
   r.Register(OpKind::kCast, &Cast);

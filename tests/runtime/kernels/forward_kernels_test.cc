@@ -99,6 +99,21 @@ graph @g(%x: f32[B, S, 8], %y: f32[8], %i: i64[B, S], %j: i64[B, S]) {
   EXPECT_TRUE(RelClose(out[16], x.ne(0.5)));
 }
 
+// Inputs on both sides of the threshold (20) where softplus returns x itself.
+TEST(ForwardKernelsTest, SoftplusMatchesATenAcrossItsThreshold) {
+  const char* text = R"(
+graph @g(%x: f32[B, 64]) {
+  symbol B
+  %y = softplus(%x) : f32[B, 64]
+  return %y
+})";
+  at::Tensor x = Randn({4, 64}, 3) * 15.0;
+  auto out = RunGraph(text, {x});
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(RelClose(out[0], at::softplus(x)));
+  EXPECT_TRUE(RelClose(out[0], at::where(x > 20.0, x, at::log1p(x.exp()))));
+}
+
 TEST(ForwardKernelsTest, DropoutMatchesATenWithTheSameSeed) {
   const char* text = R"(
 graph @g(%x: f32[B, 64]) {
