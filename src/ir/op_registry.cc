@@ -20,15 +20,19 @@ OpRegistry::OpRegistry() {
   RegisterCreationOps(*this);
   RegisterCollectiveOps(*this);
   RegisterBackwardOps(*this);
+  // Every op is whole (tests/runtime/op_completeness_test.cc checks the layers
+  // above); list every gap at once so a half-added op is fixed in one go.
+  std::string missing;
   for (const OpDef& def : defs_) {
-    AUTOSP_CHECK(def.infer_shape != nullptr, "op '{}' has no registered OpDef",
-                 OpKindName(def.kind));
-    AUTOSP_CHECK(def.seq_layout != nullptr, "op '{}' has no sequence-parallel layout rule",
-                 OpKindName(def.kind));
-    AUTOSP_CHECK(def.cost != nullptr, "op '{}' declares no cost", OpKindName(def.kind));
-    AUTOSP_CHECK(def.result_strides != nullptr, "op '{}' declares no result strides",
-                 OpKindName(def.kind));
+    auto need = [&](bool has, std::string_view what) {
+      if (!has) missing += fmt::format("\n  '{}' lacks {}", OpKindName(def.kind), what);
+    };
+    need(def.infer_shape != nullptr, "an OpDef (register it in src/ir/ops/<family>.cc)");
+    need(def.seq_layout != nullptr, "a sequence-parallel layout rule (seq_layout)");
+    need(def.cost != nullptr, "a cost (cost)");
+    need(def.result_strides != nullptr, "result strides (result_strides)");
   }
+  AUTOSP_CHECK(missing.empty(), "incomplete op definitions:{}", missing);
 }
 
 void OpRegistry::Register(OpDef def) {

@@ -4,10 +4,10 @@
 // (src/runtime/kernels/) live in their layers, keyed by OpKind.
 //
 // The registry is built on first use from the RegisterXxxOps functions in
-// src/ir/ops/*.cc. Other modules fill their slots at startup, before any
-// concurrent use, through OpRegistry::Global().Mutable(kind). Layers above the
-// compiler core keep their own tables keyed by OpKind instead: gradient rules
-// (src/autodiff/grad_registry.h) and kernels (src/runtime/kernel_registry.h).
+// src/ir/ops/*.cc, which set every slot; the constructor refuses an incomplete
+// OpDef. Layers above the compiler core keep their own tables keyed by
+// OpKind: gradient rules (src/autodiff/grad_registry.h) and kernels
+// (src/runtime/kernel_registry.h). How to add an op: src/ir/ops/README.md.
 #pragma once
 
 #include <functional>
@@ -131,7 +131,7 @@ class OpRegistry {
   static OpRegistry& Global();
 
   const OpDef& Get(OpKind kind) const { return defs_[static_cast<size_t>(kind)]; }
-  /// For filling slots; see the top of this file.
+  /// For the RegisterXxxOps functions (slots set right after Register) and tests.
   OpDef& Mutable(OpKind kind) { return defs_[static_cast<size_t>(kind)]; }
   /// The def named `name`, or null.
   const OpDef* Find(std::string_view name) const;
