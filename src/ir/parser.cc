@@ -375,7 +375,9 @@ class Parser {
       AUTOSP_ASSIGN_OR_RETURN(std::string s, ParseStringLit());
       return Attribute::String(std::move(s));
     }
-    if (ConsumePunct('[')) {
+    if (IsPunct('[')) {
+      const size_t at = tok_.offset;
+      Advance();
       std::vector<Attribute> items;
       if (!ConsumePunct(']')) {
         while (true) {
@@ -385,7 +387,7 @@ class Parser {
           AUTOSP_RETURN_IF_ERROR(ExpectPunct(',', "or ']' in the list"));
         }
       }
-      return MakeList(items);
+      return MakeList(items, at);
     }
     if (tok_.kind == Tok::kIdent) {
       if (tok_.text == "true" || tok_.text == "false") {
@@ -428,7 +430,8 @@ class Parser {
     return Attribute::Dim(*d);
   }
 
-  static Attribute MakeList(const std::vector<Attribute>& items) {
+  // A list holds numbers (ints, floats) or dims; anything else is an error.
+  StatusOr<Attribute> MakeList(const std::vector<Attribute>& items, size_t at) {
     bool any_float = false, all_numeric = true;
     for (const Attribute& a : items) {
       any_float = any_float || a.kind() == AttrKind::kFloat;
@@ -440,7 +443,13 @@ class Parser {
       return Attribute::Floats(std::move(v));
     }
     std::vector<DimExpr> dims;
-    for (const Attribute& a : items) dims.push_back(a.AsDim());
+    for (const Attribute& a : items) {
+      if (a.kind() != AttrKind::kInt && a.kind() != AttrKind::kDim) {
+        return ErrorAt(at, fmt::format("a list holds ints, floats or dims, not {} {}",
+                                       AttrKindName(a.kind()), a.ToString()));
+      }
+      dims.push_back(a.AsDim());
+    }
     return Attribute::Dims(std::move(dims));
   }
 
