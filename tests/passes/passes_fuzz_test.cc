@@ -173,7 +173,9 @@ class Mutator {
     static const std::regex kLayout(R"(shard\(\d+\)|replicate|partial\(sum\))");
     static const std::vector<std::string> kNumbers{"0",  "1",  "2",   "3",    "4",
                                                    "5",  "7",  "8",   "16",   "-1",
-                                                   "-2", "64", "100", "4096", "1000003"};
+                                                   "-2", "64", "100", "4096", "1000003",
+                                                   "3037000500", "4611686018427387904",
+                                                   "9223372036854775807"};
     std::vector<std::string> lines = Lines(text);
     if (lines.empty()) return text;
     switch (Below(12)) {
