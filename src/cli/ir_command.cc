@@ -86,7 +86,9 @@ void AddIrCommand(CLI::App& app) {
                  "Write dumps as NN-<pass>-before|after.ir here (default: stderr)");
   ps->add_flag("--no-verify", args->no_verify, "Skip verification between passes");
   ps->callback([args] {
-    StatusOr<std::unique_ptr<ir::Graph>> graph = LoadGraph(args->file, !args->no_verify);
+    // Passes require a verified graph (passes/pass.h); --no-verify only skips
+    // the checks between passes.
+    StatusOr<std::unique_ptr<ir::Graph>> graph = LoadGraph(args->file, /*verify=*/true);
     if (!graph.ok()) Fail(graph.status());
     passes::PassManagerOptions options;
     options.verify_each = !args->no_verify;

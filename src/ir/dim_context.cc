@@ -26,7 +26,14 @@ Status DimContext::AddDivisibility(std::string_view name, int64_t k) {
   if (k < 1) return InvalidArgument("symbol '{}': divisor must be >= 1, got {}", name, k);
   DeclareSymbol(name);
   for (SymbolInfo& s : symbols_) {
-    if (s.name == name) s.divisor = std::lcm(s.divisor, k);
+    if (s.name != name) continue;
+    int64_t lcm = 0;
+    if (__builtin_mul_overflow(s.divisor / std::gcd(s.divisor, k), k, &lcm) ||
+        lcm > (int64_t{1} << 20)) {
+      return InvalidArgument("symbol '{}': divisible by {} and by {} is out of range", name,
+                             s.divisor, k);
+    }
+    s.divisor = lcm;
   }
   return Status::Ok();
 }

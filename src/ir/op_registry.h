@@ -94,6 +94,7 @@ struct SeqLayoutInput {
   int64_t ranks;                            ///< size of the SP mesh axis (P)
   const DimContext& dims;                   ///< the graph's dims and facts
 
+  /// operand_shards[i].
   int64_t shard(size_t i) const { return operand_shards[i]; }
 };
 
@@ -103,7 +104,9 @@ struct SeqLayoutInput {
 /// contraction, reduction, normalization, slice or cat over the sharded dim)
 /// returns an error naming the node and its source line; backward ops and
 /// collectives refuse (SP runs on a forward graph before autodiff).
-/// REQUIRES: the node verifies (operand count and attributes per the schema).
+/// Each family file defines its ops' rules next to their shape functions and
+/// sets the slot in its RegisterXxxOps; the registry checks that every op has
+/// one. REQUIRES: the node verifies (operand count and attributes per schema).
 using SeqLayoutFn = StatusOr<int64_t> (*)(const SeqLayoutInput&);
 
 /// Cost of one node on `target` (ir/cost.h).

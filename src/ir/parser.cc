@@ -1,6 +1,7 @@
 #include "ir/parser.h"
 
 #include <charconv>
+#include <cmath>
 #include <limits>
 #include <unordered_map>
 
@@ -25,6 +26,38 @@ struct Token {
   std::string_view text;
   size_t offset = 0;
 };
+
+// Note [Dim magnitudes]: DimExpr arithmetic CHECKs on int64 overflow, so the
+// parser bounds what it builds: every dim expression, and every type's (and
+// dim list's) element count, stays below kMaxMagnitude. What passes compute
+// from them (element counts, bytes, per-rank sizes) then stays in range, and
+// a huge number in the text is a parse error, not a crash.
+// Sizes, and divisors (mesh axis sizes, `divisible_by`), whose products with
+// each other (DimExpr normalization multiplies by divisors) stay in int64.
+constexpr double kMaxMagnitude = 1099511627776.0;  // 2^40
+constexpr int64_t kMaxDivisor = int64_t{1} << 20;
+
+// An upper bound on the absolute value of every coefficient of anything
+// computed from e by + and * (|constant| plus the sum of |coefficients|,
+// with division atoms counted at their numerator's magnitude).
+double Magnitude(const DimExpr& e) {
+  double m = std::fabs(static_cast<double>(e.constant_term()));
+  for (const DimTerm& t : e.terms()) {
+    double term = std::fabs(static_cast<double>(t.coeff));
+    for (const DimAtom& a : t.atoms) {
+      if (a.kind != DimAtom::Kind::kSymbol) term *= std::max(1.0, Magnitude(a.numerator));
+    }
+    m += term;
+  }
+  return m;
+}
+
+// The magnitude of the product of `dims` (each counted as at least 1).
+double ProductMagnitude(const std::vector<DimExpr>& dims) {
+  double m = 1.0;
+  for (const DimExpr& d : dims) m *= std::max(1.0, Magnitude(d));
+  return m;
+}
 
 bool IsIdentStart(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
@@ -231,8 +264,10 @@ class Parser {
     AUTOSP_ASSIGN_OR_RETURN(DimExpr lhs, ParseDimTerm());
     while (IsPunct('+') || IsPunct('-')) {
       bool plus = IsPunct('+');
+      size_t at = tok_.offset;
       Advance();
       AUTOSP_ASSIGN_OR_RETURN(DimExpr rhs, ParseDimTerm());
+      AUTOSP_RETURN_IF_ERROR(CheckMagnitude(Magnitude(lhs) + Magnitude(rhs), at));
       lhs = plus ? lhs + rhs : lhs - rhs;
     }
     return lhs;
@@ -240,8 +275,11 @@ class Parser {
   StatusOr<DimExpr> ParseDimTerm() {
     AUTOSP_ASSIGN_OR_RETURN(DimExpr lhs, ParseDimUnary());
     while (IsPunct('*') || IsPunct('/')) {
-      if (ConsumePunct('*')) {
+      if (IsPunct('*')) {
+        size_t at = tok_.offset;
+        Advance();
         AUTOSP_ASSIGN_OR_RETURN(DimExpr rhs, ParseDimUnary());
+        AUTOSP_RETURN_IF_ERROR(CheckMagnitude(Magnitude(lhs) * Magnitude(rhs), at));
         lhs = lhs * rhs;
       } else {
         Advance();
@@ -259,6 +297,9 @@ class Parser {
     size_t at = tok_.offset;
     AUTOSP_ASSIGN_OR_RETURN(int64_t k, ParseInt("an integer divisor"));
     if (k < 1) return ErrorAt(at, fmt::format("divisor must be >= 1, got {}", k));
+    if (k > kMaxDivisor) {
+      return ErrorAt(at, fmt::format("divisor {} is out of range (at most {})", k, kMaxDivisor));
+    }
     return k;
   }
   StatusOr<DimExpr> ParseDimUnary() {
@@ -267,7 +308,9 @@ class Parser {
       return -e;
     }
     if (tok_.kind == Tok::kInt) {
+      size_t at = tok_.offset;
       AUTOSP_ASSIGN_OR_RETURN(int64_t v, ParseInt("an integer"));
+      AUTOSP_RETURN_IF_ERROR(CheckMagnitude(std::fabs(static_cast<double>(v)), at));
       return DimExpr(v);
     }
     if (ConsumePunct('(')) {
@@ -301,8 +344,15 @@ class Parser {
   }
 
   // --- types ----------------------------------------------------------------
+  // Note [Dim magnitudes].
+  Status CheckMagnitude(double magnitude, size_t at) {
+    if (magnitude < kMaxMagnitude) return Status::Ok();
+    return ErrorAt(at, "dim arithmetic out of range (sizes must stay below 2^40)");
+  }
+
   StatusOr<TensorType> ParseType() {
     if (tok_.kind != Tok::kIdent) return Expected("a type like f32[B, S]");
+    const size_t at = tok_.offset;
     std::optional<DType> dt = ParseDType(tok_.text);
     if (!dt) return Expected("a dtype (f32, bf16, f16, i64, i32, bool)");
     Advance();
@@ -316,6 +366,9 @@ class Parser {
         if (ConsumePunct(']')) break;
         AUTOSP_RETURN_IF_ERROR(ExpectPunct(',', "or ']' in the shape"));
       }
+    }
+    if (ProductMagnitude(t.dims) >= kMaxMagnitude) {
+      return ErrorAt(at, "type has too many elements (sizes must stay below 2^40)");
     }
     return t;
   }
@@ -375,7 +428,9 @@ class Parser {
       AUTOSP_ASSIGN_OR_RETURN(std::string s, ParseStringLit());
       return Attribute::String(std::move(s));
     }
-    if (ConsumePunct('[')) {
+    if (IsPunct('[')) {
+      const size_t at = tok_.offset;
+      Advance();
       std::vector<Attribute> items;
       if (!ConsumePunct(']')) {
         while (true) {
@@ -385,7 +440,7 @@ class Parser {
           AUTOSP_RETURN_IF_ERROR(ExpectPunct(',', "or ']' in the list"));
         }
       }
-      return MakeList(items);
+      return MakeList(items, at);
     }
     if (tok_.kind == Tok::kIdent) {
       if (tok_.text == "true" || tok_.text == "false") {
@@ -428,7 +483,8 @@ class Parser {
     return Attribute::Dim(*d);
   }
 
-  static Attribute MakeList(const std::vector<Attribute>& items) {
+  // A list holds numbers (ints, floats) or dims; anything else is an error.
+  StatusOr<Attribute> MakeList(const std::vector<Attribute>& items, size_t at) {
     bool any_float = false, all_numeric = true;
     for (const Attribute& a : items) {
       any_float = any_float || a.kind() == AttrKind::kFloat;
@@ -440,7 +496,17 @@ class Parser {
       return Attribute::Floats(std::move(v));
     }
     std::vector<DimExpr> dims;
-    for (const Attribute& a : items) dims.push_back(a.AsDim());
+    for (const Attribute& a : items) {
+      if (a.kind() != AttrKind::kInt && a.kind() != AttrKind::kDim) {
+        return ErrorAt(at, fmt::format("a list holds ints, floats or dims, not {} {}",
+                                       AttrKindName(a.kind()), a.ToString()));
+      }
+      dims.push_back(a.AsDim());
+    }
+    // A shape list: its element count is bounded like a type's.
+    if (ProductMagnitude(dims) >= kMaxMagnitude) {
+      return ErrorAt(at, "list has too many elements (sizes must stay below 2^40)");
+    }
     return Attribute::Dims(std::move(dims));
   }
 
@@ -651,6 +717,9 @@ StatusOr<std::unique_ptr<Graph>> Parser::ParseGraph() {
         Advance();
         size_t at = tok_.offset;
         AUTOSP_ASSIGN_OR_RETURN(int64_t k, ParseInt("a divisor"));
+        if (k > kMaxDivisor) {
+          return ErrorAt(at, fmt::format("divisor {} is out of range (at most {})", k, kMaxDivisor));
+        }
         Status s = graph_->dims().AddDivisibility(name, k);
         if (!s.ok()) return ErrorAt(at, s.message());
       }
@@ -664,6 +733,10 @@ StatusOr<std::unique_ptr<Graph>> Parser::ParseGraph() {
       AUTOSP_RETURN_IF_ERROR(ExpectPunct('=', "after the mesh axis name"));
       size_t at = tok_.offset;
       AUTOSP_ASSIGN_OR_RETURN(int64_t size, ParseInt("the mesh axis size"));
+      if (size > kMaxDivisor) {
+        return ErrorAt(at, fmt::format("mesh axis size {} is out of range (at most {})", size,
+                                       kMaxDivisor));
+      }
       Status s = graph_->dims().SetMeshAxis(name, size);
       if (!s.ok()) return ErrorAt(at, s.message());
       continue;

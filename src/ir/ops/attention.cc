@@ -194,7 +194,10 @@ StatusOr<int64_t> SdpaSeqLayout(const SeqLayoutInput& in) {
         "sequence_parallel_size {}; SP sizes that work for this model: {}",
         n.loc().ToString(), *hq, p, WorkingSpSizes(*hq));
   }
-  if (*hkv % p != 0 && *hq % (*hkv * (p / std::gcd(*hkv, p))) != 0) {
+  // KV heads replicated p / gcd(hkv, p) times must divide the query heads.
+  int64_t kv_replicated = 0;
+  if (*hkv % p != 0 && (__builtin_mul_overflow(*hkv, p / std::gcd(*hkv, p), &kv_replicated) ||
+                        *hq % kv_replicated != 0)) {
     return InvalidArgument(
         "sequence parallelism: attention at {}: {} KV heads cannot be replicated to a "
         "multiple of {} that divides the {} query heads",
