@@ -316,18 +316,21 @@ std::vector<int64_t> HeadsTransposed(const std::vector<int64_t>& sizes) {
   return {sizes[1] * sizes[2] * sizes[3], sizes[3], sizes[1] * sizes[3], 1};
 }
 
-// The flash kernel allocates out like a dense q, else as [B, S, H, D],
-// transposed; logsumexp is allocated [B, S, H] and returned transposed.
+// The flash kernel allocates out like q (empty_like: dense, in q's dim
+// order); logsumexp is allocated [B, S, H] and returned transposed.
 ResultStrides SdpaStrides(const StridesInput& in) {
   const std::vector<int64_t>& sizes = in.sizes;
-  if (in.result == 0 && IsDense(in.operand(0))) return {in.operand(0).strides};
-  if (in.result == 0 && sizes.size() == 4) return {HeadsTransposed(sizes)};
+  if (in.result == 0) return LikeFirstOperand(in);
   if (in.result == 1 && sizes.size() == 3) return {{sizes[1] * sizes[2], 1, sizes[1]}};
   return FreshContiguous(in);
 }
 
-// The gradients are allocated [B, S, H, D] and returned transposed.
+// The gradients are allocated [B, S, H, D] and returned transposed; with GQA
+// dk and dv are then summed over the repeated heads (a fresh reduction,
+// contiguous).
 ResultStrides SdpaBackwardStrides(const StridesInput& in) {
+  const bool gqa = in.operand(1).sizes[1] != in.operand(2).sizes[1];
+  if (in.result > 0 && gqa) return FreshContiguous(in);
   if (in.sizes.size() == 4) return {HeadsTransposed(in.sizes)};
   return FreshContiguous(in);
 }

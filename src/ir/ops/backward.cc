@@ -205,6 +205,36 @@ OpCost CrossEntropyBackwardCost(const Node& n, const CostTarget& target) {
 
 // --- result strides ----------------------------------------------------------------
 
+// rms_norm_backward's dx, statement by statement (see the kernel): xf =
+// x.to(f32); r and dot are [..., 1] means (fresh, contiguous); xhat = xf * r;
+// dxhat = (grad * w).to(f32) or grad.to(f32); dx = r * (dxhat - xhat * dot),
+// cast to x's dtype (a dense layout is kept). dw is a sum over rows.
+ResultStrides RmsNormBackwardStrides(const StridesInput& in) {
+  if (in.result > 0) return FreshContiguous(in);
+  const std::vector<int64_t>& sizes = in.sizes;
+  auto iterate = [&](std::vector<const Strided*> operands) {
+    return Strided{sizes, IteratorStrides(sizes, operands)};
+  };
+  // t.to(f32): t itself when already f32, else a copy keeping a dense layout.
+  auto to_float = [&](const Strided& t, DType dtype) {
+    if (dtype == DType::kF32 || IsDense(t)) return t;
+    return Strided{t.sizes, ContiguousStrides(t.sizes)};
+  };
+  std::vector<int64_t> row_sizes = sizes;
+  row_sizes.back() = 1;
+  const Strided row{row_sizes, ContiguousStrides(row_sizes)};
+  const Node& n = in.node;
+  const Strided xf = to_float(in.operand(1), n.operand(1)->dtype());
+  const Strided xhat = iterate({&xf, &row});
+  const Strided dxhat =
+      n.num_operands() > 2
+          ? to_float(iterate({&in.operand(0), &in.operand(2)}), n.operand(0)->dtype())
+          : to_float(in.operand(0), n.operand(0)->dtype());
+  const Strided xhat_dot = iterate({&xhat, &row});
+  const Strided diff = iterate({&dxhat, &xhat_dot});
+  return {IteratorStrides(sizes, std::vector<const Strided*>{&row, &diff})};
+}
+
 // sum_to_shape to x's own type returns x (at::sum_to); otherwise a fresh sum.
 ResultStrides SumToShapeStrides(const StridesInput& in) {
   if (in.node.operand(0)->type() == in.node.result(0)->type()) {
@@ -287,7 +317,7 @@ void RegisterBackwardOps(OpRegistry& r) {
   SetCostAndStrides(r, OpKind::kDropoutBackward, &DropoutBackwardCost, &LikeOperands);
   SetCostAndStrides(r, OpKind::kSoftmaxBackward, &PerElementCost<4>, &FreshContiguous);
   SetCostAndStrides(r, OpKind::kLogSoftmaxBackward, &PerElementCost<4>, &FreshContiguous);
-  SetCostAndStrides(r, OpKind::kRmsNormBackward, &RmsNormBackwardCost, &FreshContiguous);
+  SetCostAndStrides(r, OpKind::kRmsNormBackward, &RmsNormBackwardCost, &RmsNormBackwardStrides);
   SetCostAndStrides(r, OpKind::kLayerNormBackward, &LayerNormBackwardCost, &FreshContiguous);
   SetCostAndStrides(r, OpKind::kCrossEntropyBackward, &CrossEntropyBackwardCost,
                     &FreshContiguous);
