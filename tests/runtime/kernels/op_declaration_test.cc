@@ -67,13 +67,14 @@ graph @elementwise(%x: f32[2, 3, 8], %y: f32[8], %z: f32[8, 2, 3], %i: i64[2, 3]
   %pow = pow(%xt) {exponent=2.0} : f32[2, 8, 3]
   %silu = silu(%zp) : f32[2, 3, 8]
   %gelu = gelu(%xt) {approximate="tanh"} : f32[2, 8, 3]
+  %softplus = softplus(%xt) : f32[2, 8, 3]
   %drop = dropout(%zp) {p=0.25} : f32[2, 3, 8]
   %ne = not_equal(%xt) {value=0.5} : bool[2, 8, 3]
   %cast = cast(%xt) {dtype=bf16} : bf16[2, 8, 3]
   %same = cast(%zp) {dtype=f32} : f32[2, 3, 8]
   %strided = slice(%x) {dim=2, end=8, start=0, step=2} : f32[2, 3, 4]
   %cast_strided = cast(%strided) {dtype=bf16} : bf16[2, 3, 4]
-  return %add, %mix, %sub, %mul, %div, %idiv, %neg, %exp, %log, %rsqrt, %sqrt, %pow, %silu, %gelu, %drop, %ne, %cast, %same, %cast_strided
+  return %add, %mix, %sub, %mul, %div, %idiv, %neg, %exp, %log, %rsqrt, %sqrt, %pow, %silu, %gelu, %softplus, %drop, %ne, %cast, %same, %cast_strided
 })";
 
 const char* kReduction = R"(
