@@ -503,9 +503,12 @@ class Parser {
       }
       dims.push_back(a.AsDim());
     }
-    // A shape list: its element count is bounded like a type's.
-    if (ProductMagnitude(dims) >= kMaxMagnitude) {
-      return ErrorAt(at, "list has too many elements (sizes must stay below 2^40)");
+    // Each entry is bounded like a dim (a `shape` list's product is checked by
+    // ParseAttrDict: other lists, e.g. split `sizes`, are not element counts).
+    for (const DimExpr& d : dims) {
+      if (Magnitude(d) >= kMaxMagnitude) {
+        return ErrorAt(at, "list entry too large (sizes must stay below 2^40)");
+      }
     }
     return Attribute::Dims(std::move(dims));
   }
@@ -520,6 +523,11 @@ class Parser {
       Advance();
       AUTOSP_RETURN_IF_ERROR(ExpectPunct('=', "after the attribute name"));
       AUTOSP_ASSIGN_OR_RETURN(Attribute v, ParseAttrValue());
+      // A shape attribute becomes a result type: bound its element count like a type's.
+      if (name == "shape" && (v.kind() == AttrKind::kDims || v.kind() == AttrKind::kInts) &&
+          ProductMagnitude(v.AsDims()) >= kMaxMagnitude) {
+        return ErrorAt(at, "attribute 'shape' has too many elements (sizes must stay below 2^40)");
+      }
       if (attrs.Has(name)) return ErrorAt(at, fmt::format("attribute '{}' given twice", name));
       attrs.Set(name, std::move(v));
       if (ConsumePunct('}')) break;

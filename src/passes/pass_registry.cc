@@ -1,11 +1,10 @@
 #include "passes/pass_registry.h"
 
-#include "passes/sp/sp_passes.h"
-
 #include "passes/autodiff_pass.h"
 #include "passes/cse.h"
 #include "passes/dce.h"
 #include "passes/memory/activation_checkpoint.h"
+#include "passes/sp/sp_passes.h"
 
 namespace autosp::passes {
 

@@ -50,6 +50,10 @@ const std::vector<std::string>& Pipelines() {
       "dce",
       "cse",
       "cse,dce",
+      "autodiff",
+      "autodiff,checkpoint",
+      "autodiff,checkpoint{policy=full}",
+      "sp-partition,autodiff,sp-sync-gradients,checkpoint",
   };
   return pipelines;
 }
