@@ -61,6 +61,10 @@ struct OpTraits {
   bool side_effects = false;  ///< must run even when unused (no DCE)
   bool collective = false;    ///< communicates over the mesh axis in attribute `axis`
   bool elementwise = false;   ///< result[i] depends on operands[i] only (after broadcasting)
+  /// Mixes positions along the sequence by design (attention: O(S^2) work
+  /// over O(S) memory). Sequence-aware checkpointing never recomputes it; the
+  /// SP passes redistribute around it rather than reject it.
+  bool sequence_mixing = false;
   /// >= 0: every result is always a view of this operand's storage (transpose,
   /// slice, ...; reshape is not: it copies when the strides do not allow a view).
   int view_of = -1;

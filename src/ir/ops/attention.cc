@@ -356,19 +356,19 @@ void RegisterAttentionOps(OpRegistry& r) {
                        "softmax(q k^T * scale [+ mask] [causal]) v, GQA when KV heads divide Q heads",
                        {Req("q"), Req("k"), Req("v"), Opt("mask")},
                        {OptAttr("causal", AttrKind::kBool), OptAttr("scale", AttrKind::kFloat)},
-                       &SdpaShape));
+                       &SdpaShape, OpTraits{.sequence_mixing = true}));
   OpDef fwd = MakeOpDef(OpKind::kSdpaForward,
                         "scaled_dot_product_attention that also returns the row logsumexp",
                         {Req("q"), Req("k"), Req("v"), Opt("mask")},
                         {OptAttr("causal", AttrKind::kBool), OptAttr("scale", AttrKind::kFloat)},
-                        &SdpaForwardShape);
+                        &SdpaForwardShape, OpTraits{.sequence_mixing = true});
   fwd.schema.num_results = 2;
   r.Register(std::move(fwd));
   OpDef bwd = MakeOpDef(OpKind::kSdpaBackward, "attention backward from out and logsumexp",
                         {Req("grad_out"), Req("q"), Req("k"), Req("v"), Req("out"),
                          Req("logsumexp"), Opt("mask")},
                         {OptAttr("causal", AttrKind::kBool), OptAttr("scale", AttrKind::kFloat)},
-                        &SdpaBackwardShape);
+                        &SdpaBackwardShape, OpTraits{.sequence_mixing = true});
   bwd.schema.num_results = 3;
   r.Register(std::move(bwd));
   r.Mutable(OpKind::kApplyRope).seq_layout = &ApplyRopeSeqLayout;

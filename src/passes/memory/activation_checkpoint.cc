@@ -328,15 +328,9 @@ class Checkpointer {
   enum class Ban { kNone, kComputeBound, kQuadratic, kAttention, kCollective, kRandom };
 
   Ban BanOf(const Node* n) const {
-    const OpKind k = n->kind();
     if (n->def().traits.random) return Ban::kRandom;
-    if (k == OpKind::kScaledDotProductAttention || k == OpKind::kSdpaForward) {
-      return Ban::kAttention;
-    }
-    if (k == OpKind::kAllToAll || k == OpKind::kAllReduce || k == OpKind::kAllGather ||
-        k == OpKind::kReduceScatter || n->def().traits.collective) {
-      return Ban::kCollective;
-    }
+    if (n->def().traits.sequence_mixing) return Ban::kAttention;
+    if (n->def().traits.collective) return Ban::kCollective;
     const DimExpr flops = ir::NodeCost(*n, o_.cost_target).flops;
     // O(S^2): doubling S more than triples the FLOPs.
     ir::DimBindings twice = reference_;

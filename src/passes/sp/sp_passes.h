@@ -3,6 +3,7 @@
 // insert_all_to_all.cc, global_loss.cc, sync_gradients.cc; sp_partition.cc
 // runs the first four as one), around the shared sp_common.h. The per-op
 // layout rules are each op's OpDef::seq_layout (src/ir/ops/*.cc).
+#pragma once
 
 #include <memory>
 #include <optional>
