@@ -10,6 +10,7 @@
 #include <string>
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 
 #include "cli/commands.h"
 #include "ir/parser.h"
@@ -72,7 +73,12 @@ void AddIrCommand(CLI::App& app) {
   });
 
   auto args = std::make_shared<PassesArgs>();
+  std::string pass_list;
+  for (const passes::PassInfo& p : passes::AllPasses()) {
+    pass_list += fmt::format("\n  {:<22} {}", p.name, p.description);
+  }
   auto* ps = ir->add_subcommand("passes", "Run passes on an IR file and print the result");
+  ps->footer("Passes:" + pass_list);
   ps->add_option("FILE", args->file, "IR text file")->required();
   ps->add_option("--passes", args->passes,
                  "Comma-separated pass names, in order; options in braces: "

@@ -1,10 +1,15 @@
 // Helpers for IR tests.
 #pragma once
 
+#include <cstddef>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include <gtest/gtest.h>
 
+#include "ir/graph.h"
 #include "support/status.h"
 
 #define ASSERT_OK(expr)                                   \
@@ -31,6 +36,22 @@
   } while (0)
 
 namespace autosp::testing {
+
+/// The whole file at `path` ("" when it cannot be read).
+inline std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+/// Number of nodes of kind `kind` in `g`.
+inline size_t CountNodes(const ir::Graph& g, ir::OpKind kind) {
+  size_t n = 0;
+  for (const ir::Node* node : g.nodes()) n += node->kind() == kind;
+  return n;
+}
+
 inline Status StatusOf(const Status& s) { return s; }
 template <typename T>
 Status StatusOf(const StatusOr<T>& s) {

@@ -14,12 +14,7 @@
 namespace autosp::ir {
 namespace {
 
-std::string ReadFile(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using testing::ReadFile;
 
 const std::filesystem::path kGolden = std::filesystem::path(AUTOSP_SOURCE_DIR) / "tests/ir/golden";
 

@@ -29,6 +29,7 @@
 #include "ir/verifier.h"
 #include "passes/pass_manager.h"
 #include "passes/pass_registry.h"
+#include "tests/ir/test_util.h"
 
 namespace autosp::passes {
 namespace {
@@ -71,12 +72,7 @@ extern "C" void OnAbort(int) {
   std::raise(SIGABRT);
 }
 
-std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using testing::ReadFile;
 
 std::vector<std::string> Lines(const std::string& text) {
   std::vector<std::string> lines;

@@ -12,6 +12,7 @@
 #include "passes/dce.h"
 #include "passes/pass_manager.h"
 #include "passes/pass_registry.h"
+#include "tests/ir/test_util.h"
 
 namespace autosp::passes {
 namespace {
@@ -22,11 +23,7 @@ std::unique_ptr<ir::Graph> Parse(std::string_view text) {
   return std::move(g).value();
 }
 
-size_t Count(const ir::Graph& g, ir::OpKind k) {
-  size_t n = 0;
-  for (const ir::Node* node : g.nodes()) n += node->kind() == k;
-  return n;
-}
+using testing::CountNodes;
 
 constexpr std::string_view kDead =
     "graph @g(%x: f32[B, 4] {role=other}) {\n"
@@ -75,11 +72,11 @@ TEST(CseTest, MergesEqualExpressionsOnly) {
   // %b == %a (add commutes), then %f == %e; sub does not commute; dropout is
   // random; softmax attrs and layouts differ.
   EXPECT_EQ(EliminateCommonSubexpressions(*g), 2u);
-  EXPECT_EQ(Count(*g, ir::OpKind::kAdd), 1u);
-  EXPECT_EQ(Count(*g, ir::OpKind::kSub), 2u);
-  EXPECT_EQ(Count(*g, ir::OpKind::kExp), 1u);
-  EXPECT_EQ(Count(*g, ir::OpKind::kDropout), 2u);
-  EXPECT_EQ(Count(*g, ir::OpKind::kSoftmax), 3u);
+  EXPECT_EQ(CountNodes(*g, ir::OpKind::kAdd), 1u);
+  EXPECT_EQ(CountNodes(*g, ir::OpKind::kSub), 2u);
+  EXPECT_EQ(CountNodes(*g, ir::OpKind::kExp), 1u);
+  EXPECT_EQ(CountNodes(*g, ir::OpKind::kDropout), 2u);
+  EXPECT_EQ(CountNodes(*g, ir::OpKind::kSoftmax), 3u);
   EXPECT_EQ(g->outputs()[0], g->outputs()[1]);
   // The kept node keeps its name and source line.
   EXPECT_EQ(g->outputs()[0]->name(), "e");
@@ -124,7 +121,7 @@ TEST(PassManagerTest, RunsRegisteredPipelineInOrder) {
   auto changed = pm.Run(*g);
   ASSERT_TRUE(changed.ok()) << changed.status().ToString();
   EXPECT_TRUE(*changed);
-  EXPECT_EQ(Count(*g, ir::OpKind::kAdd), 1u);
+  EXPECT_EQ(CountNodes(*g, ir::OpKind::kAdd), 1u);
   EXPECT_EQ(AllPasses()[0].name, "dce");
   EXPECT_EQ(AllPasses()[1].name, "cse");
 }

@@ -15,30 +15,20 @@
 #include "passes/pass_manager.h"
 #include "passes/pass_registry.h"
 #include "passes/pipeline.h"
+#include "tests/ir/test_util.h"
 
 namespace autosp::passes {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using testing::CountNodes;
+using testing::ReadFile;
 
 std::unique_ptr<ir::Graph> LlamaBlock() {
   const fs::path path = fs::path(AUTOSP_SOURCE_DIR) / "tests/passes/golden/llama_block_train.ir";
   auto g = ir::ParseGraph(ReadFile(path), path.string());
   AUTOSP_CHECK(g.ok(), "{}", g.status().ToString());
   return std::move(g).value();
-}
-
-size_t Count(const ir::Graph& g, ir::OpKind k) {
-  size_t n = 0;
-  for (const ir::Node* node : g.nodes()) n += node->kind() == k;
-  return n;
 }
 
 TEST(PipelineTest, OneRunOneDumpNumberingCheckpointReportReturned) {
@@ -71,7 +61,7 @@ TEST(PipelineTest, OneRunOneDumpNumberingCheckpointReportReturned) {
   EXPECT_GT(lowered->checkpoint->recomputed_nodes, 0);
   // sp-shard-inputs recorded the divisibility (the tracer no longer does).
   EXPECT_EQ(g->dims().FindSymbol("S")->divisor, 2);
-  EXPECT_EQ(Count(*g, ir::OpKind::kSdpaBackward), 1u);
+  EXPECT_EQ(CountNodes(*g, ir::OpKind::kSdpaBackward), 1u);
 }
 
 TEST(PipelineTest, ForwardOnlyAndNoCheckpointByDefault) {
@@ -81,14 +71,14 @@ TEST(PipelineTest, ForwardOnlyAndNoCheckpointByDefault) {
   EXPECT_FALSE(g->num_forward_outputs().has_value());
   EXPECT_FALSE(lowered->checkpoint.has_value());
   EXPECT_EQ(g->outputs().size(), 1u);
-  EXPECT_EQ(Count(*g, ir::OpKind::kAllToAll), 4u);
+  EXPECT_EQ(CountNodes(*g, ir::OpKind::kAllToAll), 4u);
 
   auto single = LlamaBlock();
   lowered = LowerForTraining(*single, {});
   ASSERT_TRUE(lowered.ok()) << lowered.status().ToString();
   EXPECT_FALSE(lowered->checkpoint.has_value());
   EXPECT_EQ(single->outputs().size(), 13u);
-  EXPECT_EQ(Count(*single, ir::OpKind::kAllReduce), 0u);
+  EXPECT_EQ(CountNodes(*single, ir::OpKind::kAllReduce), 0u);
 }
 
 // Note [Joint graph outputs]: the forward output count prints on the return

@@ -1,9 +1,9 @@
 // Every op is whole: walks ir::OpRegistry and fails naming every op that
-// lacks one of the pieces each layer attaches to it (shape function, SP layout
-// rule, cost, result strides, gradient rule or an explicit "not
-// differentiable", kernel), all of them at once, so a new op cannot be
-// half-added. (The IR's own pieces are also checked when the registry is
-// built: an incomplete OpDef stops every binary at first use, listing all gaps.)
+// lacks a piece a layer above the IR attaches to it (gradient rule or an
+// explicit "not differentiable", kernel), all of them at once, so a new op
+// cannot be half-added. The IR's own pieces (shape function, SP layout rule,
+// cost, result strides) are checked where the registry is built: an
+// incomplete OpDef stops every binary at first use, listing all its gaps.
 //
 // To require one more per-op piece, add a row to Requirements().
 #include <functional>
@@ -32,17 +32,9 @@ struct Requirement {
   std::function<bool(const ir::OpDef&)> has;
 };
 
-// One row per piece; a new per-op slot is one more row.
+// One row per piece; a new per-op piece in a layer above the IR is one more row.
 const std::vector<Requirement>& Requirements() {
   static const auto* requirements = new std::vector<Requirement>{
-      {"a shape function", "src/ir/ops/<family>.cc",
-       [](const ir::OpDef& def) { return def.infer_shape != nullptr; }},
-      {"a sequence-parallel layout rule", "src/ir/ops/<family>.cc (seq_layout)",
-       [](const ir::OpDef& def) { return def.seq_layout != nullptr; }},
-      {"a cost", "src/ir/ops/<family>.cc (cost)",
-       [](const ir::OpDef& def) { return def.cost != nullptr; }},
-      {"result strides", "src/ir/ops/<family>.cc (result_strides)",
-       [](const ir::OpDef& def) { return def.result_strides != nullptr; }},
       {"a gradient rule or a not-differentiable entry", "src/autodiff/rules/<family>.cc",
        [](const ir::OpDef& def) { return autodiff::GetGradRule(def.kind).registered(); }},
       {"a kernel", "src/runtime/kernels/<family>.cc",

@@ -43,12 +43,6 @@ Status Communicator::TryAllReduce(at::Tensor& tensor, ReduceOp op) {
   return CatchCommErrors([&] { AllReduce(tensor, op); });
 }
 
-StatusOr<at::Tensor> Communicator::TryAllToAll(const at::Tensor& input) {
-  at::Tensor out;
-  AUTOSP_RETURN_IF_ERROR(CatchCommErrors([&] { out = AllToAll(input); }));
-  return out;
-}
-
 StatusOr<at::Tensor> Communicator::TryAllGather(const at::Tensor& input) {
   at::Tensor out;
   AUTOSP_RETURN_IF_ERROR(CatchCommErrors([&] { out = AllGather(input); }));

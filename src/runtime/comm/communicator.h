@@ -89,8 +89,6 @@ class Communicator {
 
   /// AllReduce, reporting failure as a Status.
   Status TryAllReduce(at::Tensor& tensor, ReduceOp op);
-  /// AllToAll, reporting failure as a Status.
-  StatusOr<at::Tensor> TryAllToAll(const at::Tensor& input);
   /// AllGather, reporting failure as a Status.
   StatusOr<at::Tensor> TryAllGather(const at::Tensor& input);
   /// ReduceScatter, reporting failure as a Status.
