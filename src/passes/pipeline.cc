@@ -12,7 +12,7 @@ void BuildTrainingPipeline(PassManager& pm, const TrainingPipelineOptions& optio
   }
   if (!options.differentiate) return;
   pm.AddPass(CreateAutodiffPass({}, &out->grads));
-  if (options.sp > 1) pm.AddPass(CreateSpSyncGradientsPass());
+  if (options.sp > 1 && options.sync_gradients) pm.AddPass(CreateSpSyncGradientsPass());
   if (options.checkpoint != CheckpointPolicy::kNone) {
     ActivationCheckpointOptions ckpt;
     ckpt.policy = options.checkpoint;

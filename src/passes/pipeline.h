@@ -1,7 +1,8 @@
 // The lowering pipeline of a training step, shared by the runtime (compile.h),
 // `autosp explain`, `autosp plan` and the tests: one PassManager run of
 //   sp-shard-inputs, sp-propagate-layouts, sp-insert-all-to-all,
-//   sp-global-loss (sp > 1), autodiff, sp-sync-gradients (sp > 1),
+//   sp-global-loss (sp > 1), autodiff, sp-sync-gradients (sp > 1, unless the
+//   caller reduces the gradients itself),
 //   checkpoint (a policy other than none)
 // on a traced forward graph, with one --dump-before/--dump-after numbering
 // across all of them. No kernels are bound here (no LibTorch).
@@ -24,6 +25,11 @@ struct TrainingPipelineOptions {
   int64_t sp = 1;
   /// false: stop after the SP passes (the forward graph, as `explain` shows it).
   bool differentiate = true;
+  /// sp > 1 only. true: sp-sync-gradients all-reduces the parameter gradients
+  /// over the SP ranks inside the graph. false: the gradient outputs stay
+  /// partial sums over SP, for a caller that reduces them itself (ZeRO's one
+  /// reduce-scatter over the whole DP x SP world, train/zero.h).
+  bool sync_gradients = true;
   /// Activation checkpointing; kNone adds no checkpoint pass.
   CheckpointPolicy checkpoint = CheckpointPolicy::kNone;
   /// sac only; 0: no budget. Checked at budget_bindings.
