@@ -243,13 +243,18 @@ StatusOr<std::unique_ptr<Executor>> Executor::Create(const ir::Graph& graph,
     return Unimplemented("no runtime kernel for op(s): {}", fmt::join(missing, ", "));
   }
 
-  // Step 2: release each value after its last use; never graph outputs.
+  // Step 2: release each value after its last use; never graph outputs
+  // (streamed ones are handed to the sink when made, then released as usual).
   std::vector<int> last_use(static_cast<size_t>(ex->num_slots_), -1);
   std::vector<bool> pinned(static_cast<size_t>(ex->num_slots_), false);
-  for (const ir::Value* v : graph.outputs()) {
-    const int s = slot.at(v);
-    pinned[static_cast<size_t>(s)] = true;
+  for (size_t i = 0; i < graph.outputs().size(); ++i) {
+    const int s = slot.at(graph.outputs()[i]);
     ex->output_slots_.push_back(s);
+    if (i >= ex->options_.stream_outputs_from) ex->streamed_[s].push_back(i);
+  }
+  for (size_t i = 0; i < graph.outputs().size(); ++i) {
+    const int s = ex->output_slots_[i];
+    if (!ex->streamed_.contains(s)) pinned[static_cast<size_t>(s)] = true;
   }
   for (size_t i = 0; i < ex->steps_.size(); ++i) {
     for (int s : ex->steps_[i].operands) last_use[static_cast<size_t>(s)] = static_cast<int>(i);
@@ -342,10 +347,35 @@ Status Executor::BindInputs(const std::vector<at::Tensor>& inputs) {
   return Status::Ok();
 }
 
-StatusOr<std::vector<at::Tensor>> Executor::Run(const std::vector<at::Tensor>& inputs) {
+StatusOr<std::vector<at::Tensor>> Executor::Run(const std::vector<at::Tensor>& inputs,
+                                                const OutputSink& sink) {
   const auto start = std::chrono::steady_clock::now();
   stats_ = ExecStats{};
+  if (!streamed_.empty() && !sink) {
+    return InvalidArgument("graph @{} streams its outputs from index {}; Run needs a sink",
+                           graph_.name(), options_.stream_outputs_from);
+  }
   AUTOSP_RETURN_IF_ERROR(BindInputs(inputs));
+  // Hands slot s to the sink once per output index it is.
+  auto stream = [&](int s, const at::Tensor& value) -> Status {
+    auto it = streamed_.find(s);
+    if (it == streamed_.end()) return Status::Ok();
+    for (size_t index : it->second) {
+      Status status;
+      try {
+        status = sink(index, value);
+      } catch (const c10::Error& e) {
+        status = InvalidArgument("{}", e.what_without_backtrace());
+      } catch (const CommError& e) {
+        status = Status(StatusCode::kUnavailable, e.what());
+      }
+      if (!status.ok()) {
+        return Status(status.code(), fmt::format("receiving output {} of @{}: {}", index,
+                                                 graph_.name(), status.message()));
+      }
+    }
+    return Status::Ok();
+  };
 
   MemoryTracker tracker;
   std::vector<at::Tensor> outputs;
@@ -368,6 +398,7 @@ StatusOr<std::vector<at::Tensor>> Executor::Run(const std::vector<at::Tensor>& i
       if (static_cast<size_t>(s) < read.size()) read[static_cast<size_t>(s)] = true;
     }
     for (size_t i = 0; i < inputs.size(); ++i) {
+      AUTOSP_RETURN_IF_ERROR(stream(static_cast<int>(i), slots[i]));
       if (!read[i]) {
         live.Remove(slots[i]);
         slots[i].reset();
@@ -406,6 +437,7 @@ StatusOr<std::vector<at::Tensor>> Executor::Run(const std::vector<at::Tensor>& i
       for (size_t i = 0; i < results.size(); ++i) {
         AUTOSP_RETURN_IF_ERROR(CheckResult(node, i, results[i], bindings_));
         live.Add(results[i]);
+        AUTOSP_RETURN_IF_ERROR(stream(step.results[i], results[i]));
         slots[static_cast<size_t>(step.results[i])] = std::move(results[i]);
       }
       for (int s : step.release) {
@@ -413,7 +445,9 @@ StatusOr<std::vector<at::Tensor>> Executor::Run(const std::vector<at::Tensor>& i
         slots[static_cast<size_t>(s)].reset();
       }
     }
-    for (int s : output_slots_) outputs.push_back(slots[static_cast<size_t>(s)]);
+    for (int s : output_slots_) {
+      outputs.push_back(streamed_.contains(s) ? at::Tensor() : slots[static_cast<size_t>(s)]);
+    }
     stats_.peak_live_value_bytes = live.peak();
   }
   stats_.peak_bytes = tracker.peak_bytes();

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -38,7 +39,18 @@ struct ExecOptions {
   /// Mesh axis name ("sp", "dp") -> this rank's communicator on that axis.
   /// Collective nodes look up their `axis` attribute here. Not owned.
   std::map<std::string, Communicator*> mesh_axes;
+  /// Graph outputs with this index or above are streamed: each is handed to
+  /// Run's OutputSink the moment the node that makes it finishes, released
+  /// after its last use inside the graph like any other value, and returned
+  /// undefined. ZeRO accumulates the gradient outputs straight into its flat
+  /// buffer this way, so the per-tensor gradients never coexist.
+  size_t stream_outputs_from = static_cast<size_t>(-1);
 };
+
+/// Receives streamed output `index` (ExecOptions::stream_outputs_from); an
+/// error stops the Run and is returned by it. Called in graph order, the
+/// same on every rank, so it may run collectives.
+using OutputSink = std::function<Status(size_t index, const at::Tensor& value)>;
 
 /// Measurements of the last Run.
 struct ExecStats {
@@ -69,7 +81,9 @@ class Executor {
   /// Runs the graph on `inputs` (graph-input order); returns the graph's
   /// outputs. Errors: wrong input count, dtype or dims (naming the input, the
   /// dim, the expected expression and the actual size), or a failing node.
-  StatusOr<std::vector<at::Tensor>> Run(const std::vector<at::Tensor>& inputs);
+  /// `sink` receives the streamed outputs (required when there are any).
+  StatusOr<std::vector<at::Tensor>> Run(const std::vector<at::Tensor>& inputs,
+                                        const OutputSink& sink = {});
 
   /// Stats of the last Run.
   const ExecStats& stats() const { return stats_; }
@@ -87,6 +101,8 @@ class Executor {
   std::vector<Step> steps_;
   int num_slots_ = 0;
   std::vector<int> output_slots_;
+  /// slot -> the streamed output indices it is (a value may be several outputs).
+  std::map<int, std::vector<size_t>> streamed_;
   ir::DimBindings bindings_;
   ExecStats stats_;
 };

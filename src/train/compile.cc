@@ -44,6 +44,7 @@ StatusOr<CompiledStep> CompileTracedModel(frontend::TracedModel model,
   AUTOSP_ASSIGN_OR_RETURN(lower.checkpoint,
                           passes::ParseCheckpointPolicy(options.checkpoint_policy));
   lower.memory_budget_bytes = options.memory_budget_bytes;
+  lower.sync_gradients = options.sync_gradients;
   if (options.budget_seq_len > 0) lower.budget_bindings = {{"B", 1}, {"S", options.budget_seq_len}};
   lower.cost_target = HostCostTarget();
   if (!options.dump_dir.empty()) {
@@ -55,6 +56,7 @@ StatusOr<CompiledStep> CompileTracedModel(frontend::TracedModel model,
   if (lowered.checkpoint) step.recompute_flops = lowered.checkpoint->recompute_flops;
   runtime::ExecOptions exec;
   if (options.sp > 1) exec.mesh_axes["sp"] = options.sp_comm;
+  if (options.stream_gradients) exec.stream_outputs_from = graph.num_forward_outputs().value_or(1);
   AUTOSP_ASSIGN_OR_RETURN(step.executor, runtime::Executor::Create(graph, exec));
   return step;
 }
@@ -63,7 +65,8 @@ StatusOr<std::vector<at::Tensor>> CompiledStep::Run(const std::vector<at::Tensor
                                                     const at::Tensor& input_ids,
                                                     const at::Tensor& labels,
                                                     const at::Tensor& position_ids,
-                                                    const at::Tensor& attention_mask) {
+                                                    const at::Tensor& attention_mask,
+                                                    const runtime::OutputSink& sink) {
   if (params.size() != model.num_parameters) {
     return InvalidArgument("expected {} parameter tensors, got {}", model.num_parameters,
                            params.size());
@@ -79,7 +82,7 @@ StatusOr<std::vector<at::Tensor>> CompiledStep::Run(const std::vector<at::Tensor
     }
     inputs[model.attention_mask_index] = attention_mask;
   }
-  return executor->Run(inputs);
+  return executor->Run(inputs, sink);
 }
 
 }  // namespace autosp::train

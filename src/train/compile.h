@@ -40,6 +40,13 @@ struct CompileOptions {
   /// at S = budget_seq_len (required with a budget), B = 1.
   int64_t memory_budget_bytes = 0;
   int64_t budget_seq_len = 0;
+  /// sp > 1: all-reduce the parameter gradients over SP inside the graph.
+  /// false: they come out as partial sums over SP (ZeRO reduces them over
+  /// the whole world itself, zero.h).
+  bool sync_gradients = true;
+  /// Hand the gradient outputs to Run's sink as they are produced instead of
+  /// returning them (ExecOptions::stream_outputs_from).
+  bool stream_gradients = false;
 };
 
 /// The machine this process's kernels run on, for the cost model: LibTorch's
@@ -61,7 +68,8 @@ struct CompiledStep {
   StatusOr<std::vector<at::Tensor>> Run(const std::vector<at::Tensor>& params,
                                         const at::Tensor& input_ids, const at::Tensor& labels,
                                         const at::Tensor& position_ids,
-                                        const at::Tensor& attention_mask = at::Tensor());
+                                        const at::Tensor& attention_mask = at::Tensor(),
+                                        const runtime::OutputSink& sink = {});
 };
 
 /// Compiles `config` for training: BuildCausalLm, then the lowering pipeline

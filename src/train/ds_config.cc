@@ -1,6 +1,7 @@
 #include "train/ds_config.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -209,26 +210,55 @@ Status ParseScheduler(const Section& top, DsConfig* c) {
   return Status::Ok();
 }
 
+StatusOr<FloatType> ParseFloatType(const Section& s, const std::string& key) {
+  const Json& v = s.At(key);
+  if (v.is_string()) {
+    const std::string t = v.get<std::string>();
+    if (t == "fp32" || t == "float32" || t == "float") return FloatType::kFp32;
+    if (t == "bf16" || t == "bfloat16") return FloatType::kBf16;
+    if (t == "fp16" || t == "float16" || t == "half") return FloatType::kFp16;
+  }
+  return s.Bad(key, "allowed: \"fp32\", \"bf16\" or \"fp16\"");
+}
+
 Status ParsePrecision(const Section& top, bool on_cpu, DsConfig* c) {
   for (const char* key : {"bf16", "fp16"}) {
     if (!top.Has(key)) continue;
     AUTOSP_ASSIGN_OR_RETURN(
         Section s, top.Object(key, {"enabled", "loss_scale", "initial_scale_power",
                                     "loss_scale_window", "hysteresis", "min_loss_scale",
-                                    "immediate_grad_update"}));
+                                    "immediate_grad_update", "consecutive_hysteresis",
+                                    "auto_cast"}));
     bool enabled = false;
     AUTOSP_RETURN_IF_ERROR(s.Bool("enabled", &enabled));
     (std::string(key) == "bf16" ? c->bf16 : c->fp16) = enabled;
+    if (std::string(key) == "fp16") {
+      LossScaleConfig& l = c->fp16_scaling;
+      AUTOSP_RETURN_IF_ERROR(s.Double("loss_scale", 0.0, &l.loss_scale));
+      AUTOSP_RETURN_IF_ERROR(s.Int("initial_scale_power", 0, &l.initial_scale_power));
+      if (l.initial_scale_power > 60) return s.Bad("initial_scale_power", "allowed: 0 to 60");
+      AUTOSP_RETURN_IF_ERROR(s.Int("loss_scale_window", 1, &l.loss_scale_window));
+      AUTOSP_RETURN_IF_ERROR(s.Int("hysteresis", 1, &l.hysteresis));
+      AUTOSP_RETURN_IF_ERROR(s.Double("min_loss_scale", 0.0, &l.min_loss_scale));
+      if (l.min_loss_scale <= 0) return s.Bad("min_loss_scale", "allowed: a number > 0");
+    }
   }
   if (c->bf16 && c->fp16) {
     return InvalidArgument("\"bf16.enabled\" and \"fp16.enabled\" are both true; allowed: at most "
                            "one of them");
   }
-  if (on_cpu && (c->bf16 || c->fp16)) {
-    c->warnings.push_back(fmt::format("\"{}.enabled\": the CPU backend trains in fp32 only; "
-                                      "training in fp32",
-                                      c->bf16 ? "bf16" : "fp16"));
-    c->bf16 = c->fp16 = false;
+  if (top.Has("communication_data_type")) {
+    AUTOSP_ASSIGN_OR_RETURN(c->communication_data_type,
+                            ParseFloatType(top, "communication_data_type"));
+  }
+  AUTOSP_ASSIGN_OR_RETURN(Section types, top.Object("data_types", {"grad_accum_dtype"}));
+  if (types.Has("grad_accum_dtype")) {
+    AUTOSP_ASSIGN_OR_RETURN(c->grad_accum_dtype, ParseFloatType(types, "grad_accum_dtype"));
+  }
+  if (on_cpu && c->fp16) {
+    c->warnings.push_back("\"fp16.enabled\": the CPU backend has no fast fp16 kernels; "
+                          "training in fp32 (bf16 works on CPUs)");
+    c->fp16 = false;
   }
   return Status::Ok();
 }
@@ -267,6 +297,19 @@ Status ParseAutoSp(const Section& top, DsConfig* c) {
 
 }  // namespace
 
+std::string_view FloatTypeName(FloatType t) {
+  switch (t) {
+    case FloatType::kFp32: return "fp32";
+    case FloatType::kBf16: return "bf16";
+    case FloatType::kFp16: return "fp16";
+  }
+  return "?";
+}
+
+FloatType DsConfig::ComputeType() const {
+  return bf16 ? FloatType::kBf16 : fp16 ? FloatType::kFp16 : FloatType::kFp32;
+}
+
 bool DsConfig::AutoSpEnabled() const {
   return deepcompile &&
          std::find(compile_passes.begin(), compile_passes.end(), "autosp") != compile_passes.end();
@@ -281,6 +324,7 @@ StatusOr<DsConfig> ParseDsConfig(const std::string& json_text, const std::string
   Section top(source_name, "", root,
               {"train_batch_size", "train_micro_batch_size_per_gpu", "gradient_accumulation_steps",
                "steps_per_print", "optimizer", "scheduler", "gradient_clipping", "bf16", "fp16",
+               "communication_data_type", "data_types",
                "zero_optimization", "compile", "sequence_parallel_size", "wall_clock_breakdown",
                "autosp", "model", "data"},
               &c.warnings);
@@ -304,10 +348,17 @@ StatusOr<DsConfig> ParseDsConfig(const std::string& json_text, const std::string
                                 "allgather_partitions", "round_robin_gradients"}));
   int64_t stage = 0;
   AUTOSP_RETURN_IF_ERROR(zero.Int("stage", 0, &stage));
-  if (stage > 1) {
-    return zero.Bad("stage", "ZeRO stages 2 and 3 are not supported with AutoSP; allowed: 0 or 1");
+  if (stage > 2) {
+    return zero.Bad("stage", "ZeRO stage 3 is not supported with AutoSP; allowed: 0, 1 or 2");
   }
   c.zero_stage = static_cast<int>(stage);
+  // DeepSpeed configs write bucket sizes as integers or as 5e8.
+  double bucket = static_cast<double>(c.reduce_bucket_size);
+  AUTOSP_RETURN_IF_ERROR(zero.Double("reduce_bucket_size", 1.0, &bucket));
+  if (bucket != std::floor(bucket) || bucket > 1e15) {
+    return zero.Bad("reduce_bucket_size", "allowed: a whole number of elements, 1 to 1e15");
+  }
+  c.reduce_bucket_size = static_cast<int64_t>(bucket);
 
   AUTOSP_ASSIGN_OR_RETURN(Section compile, top.Object("compile", {"deepcompile", "passes"}));
   AUTOSP_RETURN_IF_ERROR(compile.Bool("deepcompile", &c.deepcompile));

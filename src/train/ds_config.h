@@ -52,6 +52,19 @@ struct SchedulerConfig {
   double cos_min_ratio = 1e-4;
 };
 
+/// A floating-point type as DeepSpeed's configs spell it ("fp32", "bf16", "fp16").
+enum class FloatType { kFp32, kBf16, kFp16 };
+std::string_view FloatTypeName(FloatType t);
+
+/// fp16's dynamic loss scaling, with DeepSpeed's keys and defaults.
+struct LossScaleConfig {
+  double loss_scale = 0;             ///< > 0: a static scale; 0: dynamic
+  int64_t initial_scale_power = 16;  ///< dynamic: start at 2^this
+  int64_t loss_scale_window = 1000;  ///< steps without overflow before the scale doubles
+  int64_t hysteresis = 2;            ///< overflows tolerated before the scale halves
+  double min_loss_scale = 1;         ///< the scale never goes below this
+};
+
 /// Our own switches (`autosp` section).
 struct AutoSpSection {
   /// Activation checkpointing policy (`checkpointing`, DeepSpeed's word).
@@ -90,7 +103,16 @@ struct DsConfig {
   double gradient_clipping = 0.0;  ///< max global grad norm; 0 = off
   bool bf16 = false;
   bool fp16 = false;
+  LossScaleConfig fp16_scaling;
+  /// `communication_data_type`: the dtype gradients are reduced in; absent:
+  /// the gradient accumulation dtype.
+  std::optional<FloatType> communication_data_type;
+  /// `data_types.grad_accum_dtype`: absent: fp32 at ZeRO stage 0, the compute
+  /// dtype at stages 1 and 2 (DeepSpeed's defaults).
+  std::optional<FloatType> grad_accum_dtype;
   int zero_stage = 0;
+  /// `zero_optimization.reduce_bucket_size`: elements per gradient reduction.
+  int64_t reduce_bucket_size = 500'000'000;
   bool deepcompile = false;
   std::vector<std::string> compile_passes;
   int64_t sequence_parallel_size = 1;
@@ -100,6 +122,9 @@ struct DsConfig {
   /// an inline HF config; absent until the CLI's --model fills it.
   std::optional<frontend::ModelConfig> model;
   std::string model_path;  ///< where `model` came from ("" when inline)
+  /// The dtype the compiled step computes in: bf16, fp16 or fp32.
+  FloatType ComputeType() const;
+
   /// Warnings met while parsing (unknown keys, near-misses, fp32 fallback).
   std::vector<std::string> warnings;
 
@@ -116,8 +141,8 @@ struct BatchPlan {
 };
 
 /// Parses a config's JSON text. `source_name` opens errors; `base_dir`
-/// resolves a relative `model` or `data.path`. `on_cpu`: bf16/fp16 fall back
-/// to fp32 with a warning.
+/// resolves a relative `model` or `data.path`. `on_cpu`: fp16 falls back to
+/// fp32 with a warning (bf16 runs on CPUs too).
 StatusOr<DsConfig> ParseDsConfig(const std::string& json_text, const std::string& source_name,
                                  const std::string& base_dir = "", bool on_cpu = true);
 

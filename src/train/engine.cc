@@ -23,6 +23,15 @@ namespace {
 
 bool EndsWith(const std::string& s, std::string_view suffix) { return s.ends_with(suffix); }
 
+at::ScalarType ToScalarType(FloatType t) {
+  switch (t) {
+    case FloatType::kFp32: return at::kFloat;
+    case FloatType::kBf16: return at::kBFloat16;
+    case FloatType::kFp16: return at::kHalf;
+  }
+  return at::kFloat;
+}
+
 std::map<std::string, at::Tensor> DefaultInit(const frontend::TracedModel& traced, uint64_t seed) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   std::map<std::string, at::Tensor> out;
@@ -88,6 +97,9 @@ Status Engine::Compile() {
   options.sp_comm = options.sp > 1 ? mesh_.sp.get() : nullptr;
   options.checkpoint_policy = passes::CheckpointPolicyName(config_.autosp.checkpointing);
   options.memory_budget_bytes = config_.autosp.memory_budget;
+  // ZeRO reduces the gradients over the whole world itself, as they come.
+  options.sync_gradients = false;
+  options.stream_gradients = true;
   if (options.memory_budget_bytes > 0) options.budget_seq_len = config_.data.seq_len;
   std::map<std::string, at::Tensor> init;
   if (model_.config.has_value()) {
@@ -119,10 +131,29 @@ Status Engine::Compile() {
     params_.push_back(p);
     names_.push_back(name);
   }
-  grads_.clear();
-  for (const at::Tensor& p : params_) grads_.push_back(at::zeros_like(p));
-  optimizer_ = std::make_unique<ZeroOptimizer>(params_, names_, config_.optimizer,
-                                               config_.zero_stage, mesh_.dp.get());
+  grad_param_.assign(compiled_->model.graph->outputs().size(), -1);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    grad_param_[compiled_->grads.grad_output_index[i]] = static_cast<int64_t>(i);
+  }
+  ZeroOptions zero;
+  zero.stage = config_.zero_stage;
+  const FloatType compute = config_.ComputeType();
+  if (compute != FloatType::kFp32) {
+    return Unimplemented("\"{}.enabled\": low-precision training needs the mixed-precision pass",
+                         FloatTypeName(compute));
+  }
+  zero.param_dtype = ToScalarType(compute);
+  // DeepSpeed's defaults: fp32 accumulation at stage 0 (its bf16 optimizer),
+  // the compute dtype at stages 1 and 2; reduced in the accumulation dtype.
+  zero.grad_dtype = ToScalarType(config_.grad_accum_dtype.value_or(
+      config_.zero_stage == 0 ? FloatType::kFp32 : compute));
+  zero.comm_dtype = config_.communication_data_type ? ToScalarType(*config_.communication_data_type)
+                                                    : zero.grad_dtype;
+  zero.dp_size = mesh_.shape.dp;
+  zero.bucket_elements = config_.reduce_bucket_size;
+  AUTOSP_ASSIGN_OR_RETURN(optimizer_, ZeroOptimizer::Create(params_, names_, config_.optimizer,
+                                                            zero, mesh_.world.get()));
+  params_ = optimizer_->params();  // the optimizer's flat buffer from now on
   return Status::Ok();
 }
 
@@ -146,14 +177,19 @@ StatusOr<double> Engine::Step(const AutoSpInputs& shard) {
                            micro_steps_);
   }
   const at::Tensor mask = shard.attention_mask.has_value() ? *shard.attention_mask : at::Tensor();
+  const double scale = 1.0 / static_cast<double>(plan_.accumulation);
+  // Each gradient goes into the optimizer's storage the moment it is made.
+  auto sink = [&](size_t index, const at::Tensor& grad) -> Status {
+    const int64_t param = index < grad_param_.size() ? grad_param_[index] : -1;
+    if (param < 0) return InternalError("output {} is not a parameter gradient", index);
+    return optimizer_->AccumulateGradient(static_cast<size_t>(param), grad, scale);
+  };
+  optimizer_->BeginMicroBatch();
   AUTOSP_ASSIGN_OR_RETURN(std::vector<at::Tensor> out,
                           compiled_->Run(params_, shard.input_ids, shard.labels,
-                                         shard.position_ids, mask));
+                                         shard.position_ids, mask, sink));
+  AUTOSP_RETURN_IF_ERROR(optimizer_->EndMicroBatch());
   peak_bytes_ = std::max(peak_bytes_, compiled_->executor->stats().peak_bytes);
-  const double scale = 1.0 / static_cast<double>(plan_.accumulation);
-  for (size_t i = 0; i < grads_.size(); ++i) {
-    grads_[i].add_(out[compiled_->grads.grad_output_index[i]], scale);
-  }
   const double loss = out[0].item<double>();
   loss_sum_ += loss;
   ++micro_steps_;
@@ -173,7 +209,7 @@ StatusOr<OptimizerStepResult> Engine::OptimizerStep() {
   OptimizerStepResult result;
   result.lr = NextLearningRate();
   AUTOSP_ASSIGN_OR_RETURN(const ZeroStepResult z,
-                          optimizer_->Step(grads_, result.lr, config_.gradient_clipping));
+                          optimizer_->Step(result.lr, config_.gradient_clipping));
   result.grad_norm = z.grad_norm;
   result.step = optimizer_->step();
   at::Tensor loss = at::tensor({loss_sum_ / static_cast<double>(plan_.accumulation)}, at::kDouble);
@@ -181,7 +217,6 @@ StatusOr<OptimizerStepResult> Engine::OptimizerStep() {
     AUTOSP_RETURN_IF_ERROR(mesh_.dp->TryAllReduce(loss, runtime::ReduceOp::kAvg));
   }
   result.loss = loss.item<double>();
-  for (at::Tensor& g : grads_) g.zero_();
   loss_sum_ = 0;
   micro_steps_ = 0;
   return result;
@@ -200,16 +235,16 @@ StatusOr<std::vector<std::pair<std::string, at::Tensor>>> Engine::GatherOptimize
 Status Engine::LoadState(const std::map<std::string, at::Tensor>& weights,
                          const std::map<std::string, at::Tensor>& optimizer_state, int64_t step) {
   if (!optimizer_) return InvalidArgument("LoadState before Compile");
-  for (size_t i = 0; i < params_.size(); ++i) {
-    auto it = weights.find(names_[i]);
-    if (it == weights.end()) return NotFound("checkpoint has no weight \"{}\"", names_[i]);
-    if (it->second.sizes() != params_[i].sizes()) {
-      return InvalidArgument("checkpoint weight \"{}\" has shape {}, the model {}", names_[i],
-                             fmt::join(it->second.sizes(), "x"), fmt::join(params_[i].sizes(), "x"));
-    }
-    params_[i].copy_(it->second);
-  }
-  return optimizer_->LoadState(optimizer_state, step);
+  return optimizer_->LoadState(weights, optimizer_state, step);
+}
+
+StatusOr<std::vector<std::pair<std::string, at::Tensor>>> Engine::GatherMasterWeights() {
+  if (!optimizer_) return InvalidArgument("GatherMasterWeights before Compile");
+  return optimizer_->GatherMasterWeights();
+}
+
+TrainingStateBytes Engine::state_bytes() const {
+  return optimizer_ ? optimizer_->state_bytes() : TrainingStateBytes{};
 }
 
 }  // namespace autosp::train

@@ -103,8 +103,8 @@ class Engine {
   /// True when gradient_accumulation_steps micro-batches have been stepped.
   bool AtAccumulationBoundary() const { return micro_steps_ == plan_.accumulation; }
 
-  /// Averages the gradients over DP (ZeRO stage 0: all-reduce; 1: reduce-
-  /// scatter), clips them, applies Adam(W) with the scheduled learning rate
+  /// Reduces the gradients over the DP x SP world (ZeRO stage 0: all-reduce;
+  /// 1: reduce-scatter; 2: already reduced bucket by bucket), clips them, applies Adam(W) with the scheduled learning rate
   /// and zeroes the accumulated gradients.
   /// REQUIRES: AtAccumulationBoundary() (else an error).
   StatusOr<OptimizerStepResult> OptimizerStep();
@@ -121,7 +121,8 @@ class Engine {
   /// The zoo config, when the model is one.
   const std::optional<frontend::ModelConfig>& model_config() const { return model_.config; }
 
-  /// Parameters and their HF names, in graph-input order. Valid after Compile.
+  /// The working parameters (views into the optimizer's flat buffer, in the
+  /// compute dtype) and their HF names, in graph-input order. Valid after Compile.
   const std::vector<at::Tensor>& parameters() const { return params_; }
   const std::vector<std::string>& parameter_names() const { return names_; }
   /// Optimizer updates done (the global step).
@@ -132,12 +133,17 @@ class Engine {
   int64_t peak_bytes() const { return peak_bytes_; }
   /// Element count of the parameters.
   int64_t num_parameters() const;
+  /// Bytes of training state this rank holds (weights, gradients, master, moments).
+  TrainingStateBytes state_bytes() const;
 
   // --- checkpoints ------------------------------------------------------------
 
   /// The optimizer moments by "exp_avg.<name>" / "exp_avg_sq.<name>"
-  /// (full, whatever the DP and ZeRO stage). A collective over DP.
+  /// (full, whatever the world size and ZeRO stage). A collective over the world.
   StatusOr<std::vector<std::pair<std::string, at::Tensor>>> GatherOptimizerState();
+  /// The full fp32 master weights by HF name (what a checkpoint keeps). A
+  /// collective over the world at ZeRO stage >= 1.
+  StatusOr<std::vector<std::pair<std::string, at::Tensor>>> GatherMasterWeights();
   /// Replaces the weights (by HF name, any float dtype), the optimizer
   /// moments and the step count. Errors name a missing or misshaped tensor.
   Status LoadState(const std::map<std::string, at::Tensor>& weights,
@@ -155,7 +161,8 @@ class Engine {
   std::optional<CompiledStep> compiled_;
   std::vector<at::Tensor> params_;
   std::vector<std::string> names_;
-  std::vector<at::Tensor> grads_;
+  /// Graph output index -> parameter whose gradient it is (-1: not a gradient).
+  std::vector<int64_t> grad_param_;
   double loss_sum_ = 0;
   int64_t micro_steps_ = 0;
   std::unique_ptr<ZeroOptimizer> optimizer_;

@@ -23,12 +23,9 @@ namespace fs = std::filesystem;
 namespace {
 
 Status WriteCheckpointFiles(Engine& engine, const TrainerState& state, const fs::path& tmp,
+                            const std::vector<std::pair<std::string, at::Tensor>>& weights,
                             const std::vector<std::pair<std::string, at::Tensor>>& moments,
                             const SnapshotSaveOptions& options) {
-  std::vector<std::pair<std::string, at::Tensor>> weights;
-  for (size_t i = 0; i < engine.parameters().size(); ++i) {
-    weights.emplace_back(engine.parameter_names()[i], engine.parameters()[i]);
-  }
   AUTOSP_RETURN_IF_ERROR(runtime::SaveSafetensors((tmp / "model.safetensors").string(), weights,
                                                   {{"format", "pt"}}));
   if (options.crash_after_weights) ::_exit(9);
@@ -61,7 +58,9 @@ Status Unavailable(const std::string& what, const std::error_code& ec) {
 
 StatusOr<std::string> SaveSnapshot(Engine& engine, const TrainerState& state,
                                    const std::string& dir, const SnapshotSaveOptions& options) {
-  // Every rank joins the gather; only world rank 0 writes.
+  // Every rank joins the gathers; only world rank 0 writes. The weights saved
+  // are the fp32 master weights, whatever the compute dtype.
+  AUTOSP_ASSIGN_OR_RETURN(auto weights, engine.GatherMasterWeights());
   AUTOSP_ASSIGN_OR_RETURN(auto moments, engine.GatherOptimizerState());
   const std::string name = fmt::format("step-{:06d}", state.step);
   const fs::path final_dir = fs::path(dir) / name;
@@ -74,7 +73,7 @@ StatusOr<std::string> SaveSnapshot(Engine& engine, const TrainerState& state,
     fs::remove_all(tmp, ec);
     fs::create_directories(tmp, ec);
     if (ec) return Unavailable("cannot create " + tmp.string(), ec);
-    status = WriteCheckpointFiles(engine, state, tmp, moments, options);
+    status = WriteCheckpointFiles(engine, state, tmp, weights, moments, options);
     if (status.ok()) {
       // A re-save of the same step replaces the old directory.
       const fs::path old = fs::path(dir) / fmt::format(".old-{}.{}", name, ::getpid());

@@ -68,10 +68,10 @@ StatusOr<TrainReport> RunTraining(const DsConfig& config, const TrainOptions& op
   AUTOSP_ASSIGN_OR_RETURN(PackedDataset data, PackedDataset::Create(std::move(tokens), config.data.seq_len,
                                                                     config.autosp.packing));
   say(fmt::format("model: {}", frontend::ModelConfigSummary(*config.model)));
-  say(fmt::format("mesh: {} ranks = dp {} x sp {} | ZeRO stage {} | batch {} = micro {} x accum {} "
-                  "x dp {} | seq {}",
+  say(fmt::format("mesh: {} ranks = dp {} x sp {} | ZeRO stage {} | {} | batch {} = micro {} x "
+                  "accum {} x dp {} | seq {}",
                   plan.dp * config.sequence_parallel_size, plan.dp, config.sequence_parallel_size,
-                  config.zero_stage, plan.train_batch_size, plan.micro_batch, plan.accumulation,
+                  config.zero_stage, FloatTypeName(config.ComputeType()), plan.train_batch_size, plan.micro_batch, plan.accumulation,
                   plan.dp, config.data.seq_len));
   say(fmt::format("data: {} ({} tokens, {} samples of {})",
                   config.data.path.empty() ? "embedded corpus" : config.data.path, corpus_tokens,
@@ -81,6 +81,17 @@ StatusOr<TrainReport> RunTraining(const DsConfig& config, const TrainOptions& op
   AUTOSP_RETURN_IF_ERROR(engine->Compile());
   say(fmt::format("compiled in {:.2f} s ({} parameters)", Seconds(compile_start, Clock::now()),
                   engine->num_parameters()));
+  const TrainingStateBytes held = engine->state_bytes();
+  say(fmt::format("training state per rank: {} = weights {} + gradients {} + fp32 master {} + "
+                  "Adam moments {}{}",
+                  FormatBytes(static_cast<double>(held.total())),
+                  FormatBytes(static_cast<double>(held.weights)),
+                  FormatBytes(static_cast<double>(held.gradients)),
+                  FormatBytes(static_cast<double>(held.master)),
+                  FormatBytes(static_cast<double>(held.moments)),
+                  config.zero_stage > 0
+                      ? fmt::format(" (sharded over all {} ranks)", plan.dp * config.sequence_parallel_size)
+                      : std::string()));
 
   TrainerState state;
   if (!options.resume_from.empty()) {
@@ -102,6 +113,7 @@ StatusOr<TrainReport> RunTraining(const DsConfig& config, const TrainOptions& op
   // Step 2.
   TrainReport report;
   report.first_step = state.step;
+  report.state_bytes = held;
   const int64_t total = options.steps > 0 ? options.steps : config.autosp.train_steps;
   const int64_t tokens_per_step = plan.train_batch_size * config.data.seq_len;
   const Clock::time_point start = Clock::now();

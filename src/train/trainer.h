@@ -16,6 +16,7 @@
 
 #include "support/status.h"
 #include "train/ds_config.h"
+#include "train/state_bytes.h"
 
 namespace autosp::runtime {
 class CommWorld;
@@ -40,6 +41,7 @@ struct TrainReport {
   double seconds = 0;
   double tokens_per_s = 0;
   std::vector<int64_t> peak_bytes;  ///< per world rank
+  TrainingStateBytes state_bytes;   ///< what this rank holds (weights, gradients, master, moments)
   std::string last_checkpoint;
 };
 

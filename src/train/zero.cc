@@ -2,130 +2,311 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cmath>
+
+#include <fmt/ranges.h>
 
 #include "runtime/comm/communicator.h"
 
 namespace autosp::train {
+namespace {
 
-ZeroOptimizer::ZeroOptimizer(std::vector<at::Tensor> params, std::vector<std::string> names,
-                             OptimizerConfig config, int stage, runtime::Communicator* dp)
-    : params_(std::move(params)),
-      names_(std::move(names)),
-      config_(config),
-      stage_(stage),
-      dp_(dp) {
-  AUTOSP_CHECK(stage_ == 0 || stage_ == 1, "ZeRO stage {} is not implemented", stage_);
-  AUTOSP_CHECK(dp_ != nullptr, "ZeroOptimizer needs a DP communicator (size 1 for none)");
-  AUTOSP_CHECK(params_.size() == names_.size(), "parameter and name counts differ");
-  for (const at::Tensor& p : params_) numel_ += p.numel();
-  const int64_t n = dp_->size();
-  padded_ = (numel_ + n - 1) / n * n;
-  shard_size_ = stage_ == 1 ? padded_ / n : padded_;
-  shard_begin_ = stage_ == 1 ? dp_->rank() * shard_size_ : 0;
-  ResetMasterFromParams();
-  state_ = ZeroAdamState(shard_size_);
+int64_t RoundUp(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
+int64_t Bytes(const at::Tensor& t) {
+  return t.defined() ? t.numel() * static_cast<int64_t>(t.element_size()) : 0;
 }
 
-void ZeroOptimizer::ResetMasterFromParams() {
-  std::vector<at::Tensor> flat;
-  for (const at::Tensor& p : params_) flat.push_back(p.detach().reshape({-1}).to(at::kFloat));
-  at::Tensor all = at::cat(flat);
-  all = at::constant_pad_nd(all, {0, padded_ - numel_});
-  master_ = all.slice(0, shard_begin_, shard_begin_ + shard_size_).clone();
-}
+}  // namespace
 
-at::Tensor ZeroOptimizer::FlatGrad(const std::vector<at::Tensor>& grads) const {
-  AUTOSP_CHECK(grads.size() == params_.size(), "expected {} gradients, got {}", params_.size(),
-               grads.size());
-  std::vector<at::Tensor> flat;
-  for (const at::Tensor& g : grads) flat.push_back(g.reshape({-1}).to(at::kFloat));
-  return at::constant_pad_nd(at::cat(flat), {0, padded_ - numel_});
-}
+ZeroOptimizer::~ZeroOptimizer() = default;
 
-void ZeroOptimizer::ScatterIntoParams(const at::Tensor& flat) {
-  int64_t offset = 0;
-  for (at::Tensor& p : params_) {
-    const int64_t n = p.numel();
-    p.detach().copy_(flat.slice(0, offset, offset + n).view(p.sizes()));
-    offset += n;
+StatusOr<std::unique_ptr<ZeroOptimizer>> ZeroOptimizer::Create(const std::vector<at::Tensor>& init,
+                                                               std::vector<std::string> names,
+                                                               OptimizerConfig config,
+                                                               ZeroOptions options,
+                                                               runtime::Communicator* world) {
+  if (options.stage < 0 || options.stage > 2) {
+    return InvalidArgument("ZeRO stage {} is not implemented (0, 1 or 2)", options.stage);
   }
-}
+  if (options.bucket_elements <= 0) {
+    return InvalidArgument("reduce bucket size must be positive, got {}", options.bucket_elements);
+  }
+  if (options.dp_size <= 0) return InvalidArgument("dp_size must be positive, got {}", options.dp_size);
+  AUTOSP_CHECK(world != nullptr, "ZeroOptimizer needs the world communicator");
+  AUTOSP_CHECK(init.size() == names.size(), "parameter and name counts differ");
+  if (init.empty()) return InvalidArgument("the model has no parameters to optimize");
 
-StatusOr<ZeroStepResult> ZeroOptimizer::Step(const std::vector<at::Tensor>& grads, double lr,
-                                             double max_norm) {
-  at::Tensor grad = FlatGrad(grads);
-  const bool distributed = dp_->size() > 1;
-  double sum_sq = 0;
-  if (stage_ == 0) {
-    if (distributed) AUTOSP_RETURN_IF_ERROR(dp_->TryAllReduce(grad, runtime::ReduceOp::kAvg));
-    sum_sq = grad.to(at::kDouble).pow(2).sum().item<double>();
-  } else {
-    if (distributed) {
-      AUTOSP_ASSIGN_OR_RETURN(grad, dp_->TryReduceScatter(grad, runtime::ReduceOp::kAvg));
+  std::unique_ptr<ZeroOptimizer> z(new ZeroOptimizer());
+  z->names_ = std::move(names);
+  z->config_ = config;
+  z->options_ = options;
+  z->world_ = world;
+  for (const at::Tensor& p : init) {
+    z->offsets_.push_back(z->numel_);
+    z->shapes_.emplace_back(p.sizes().begin(), p.sizes().end());
+    z->numel_ += p.numel();
+  }
+  // Buckets: all but the last hold exactly `size` parameter elements; the
+  // last is padded to a multiple of the world size.
+  const int64_t world_size = world->size();
+  const int64_t bucket = RoundUp(options.bucket_elements, world_size);
+  for (int64_t begin = 0; begin < z->numel_; begin += bucket) {
+    Bucket b;
+    b.begin = begin;
+    b.real = std::min(bucket, z->numel_ - begin);
+    b.size = RoundUp(b.real, world_size);
+    b.shard_offset = z->shard_size_;
+    z->shard_size_ += b.size / z->parts();
+    z->buckets_.push_back(b);
+  }
+  z->padded_ = z->buckets_.back().begin + z->buckets_.back().size;
+
+  at::Tensor full = at::zeros({z->padded_}, at::kFloat);
+  for (size_t i = 0; i < init.size(); ++i) {
+    full.slice(0, z->offsets_[i], z->offsets_[i] + init[i].numel()).copy_(init[i].reshape({-1}));
+  }
+  z->flat_params_ = full.to(options.param_dtype);  // no copy when fp32: then it is `full`
+  for (size_t i = 0; i < init.size(); ++i) {
+    z->params_.push_back(z->flat_params_.slice(0, z->offsets_[i], z->offsets_[i] + init[i].numel())
+                             .view(init[i].sizes()));
+  }
+  z->master_ = z->MasterIsWorkingCopy() ? z->flat_params_ : z->ShardOf(full);
+  if (options.stage < 2) {
+    z->flat_grad_ = at::zeros({z->padded_}, options.grad_dtype);
+    for (size_t i = 0; i < init.size(); ++i) {
+      z->grads_.push_back(z->flat_grad_.slice(0, z->offsets_[i], z->offsets_[i] + init[i].numel())
+                              .view(init[i].sizes()));
     }
-    at::Tensor sq = grad.to(at::kDouble).pow(2).sum().reshape({1});
-    if (distributed) AUTOSP_RETURN_IF_ERROR(dp_->TryAllReduce(sq, runtime::ReduceOp::kSum));
-    sum_sq = sq.item<double>();
+  } else {
+    z->shard_grad_ = at::zeros({z->shard_size_}, at::kFloat);
   }
+  z->state_ = ZeroAdamState(z->shard_size_);
+  z->BeginMicroBatch();
+  return z;
+}
+
+int ZeroOptimizer::parts() const { return options_.stage == 0 ? 1 : world_->size(); }
+int ZeroOptimizer::part_index() const { return options_.stage == 0 ? 0 : world_->rank(); }
+
+bool ZeroOptimizer::MasterIsWorkingCopy() const {
+  return options_.stage == 0 && options_.param_dtype == at::kFloat;
+}
+
+at::Tensor ZeroOptimizer::ShardOf(const at::Tensor& full) const {
+  if (parts() == 1) return full.to(at::kFloat).clone();
+  std::vector<at::Tensor> chunks;
+  for (const Bucket& b : buckets_) {
+    const int64_t c = chunk(b);
+    chunks.push_back(full.slice(0, b.begin + part_index() * c, b.begin + (part_index() + 1) * c));
+  }
+  return at::cat(chunks).to(at::kFloat);
+}
+
+StatusOr<at::Tensor> ZeroOptimizer::Unshard(const at::Tensor& shard, at::ScalarType dtype) {
+  if (parts() == 1) return shard.to(dtype);
+  at::Tensor full = at::empty({padded_}, shard.options().dtype(dtype));
+  for (const Bucket& b : buckets_) {
+    at::Tensor mine = shard.slice(0, b.shard_offset, b.shard_offset + chunk(b)).to(dtype).contiguous();
+    AUTOSP_ASSIGN_OR_RETURN(at::Tensor all, world_->TryAllGather(mine));
+    full.slice(0, b.begin, b.begin + b.size).copy_(all);
+  }
+  return full;
+}
+
+void ZeroOptimizer::BeginMicroBatch() {
+  for (Bucket& b : buckets_) {
+    b.remaining = b.real;
+    b.pending.reset();
+  }
+}
+
+Status ZeroOptimizer::AccumulateGradient(size_t index, const at::Tensor& grad, double scale) {
+  if (index >= params_.size()) {
+    return InvalidArgument("gradient for parameter {}, the model has {}", index, params_.size());
+  }
+  if (grad.numel() != params_[index].numel()) {
+    return InvalidArgument("gradient of \"{}\" has {} elements, the parameter {}", names_[index],
+                           grad.numel(), params_[index].numel());
+  }
+  if (options_.stage < 2) {
+    grads_[index].add_(grad.reshape(params_[index].sizes()), scale);
+    return Status::Ok();
+  }
+  const at::Tensor g = grad.reshape({-1});
+  const int64_t begin = offsets_[index], end = begin + g.numel();
+  for (Bucket& b : buckets_) {
+    const int64_t lo = std::max(begin, b.begin), hi = std::min(end, b.begin + b.real);
+    if (lo >= hi) continue;
+    if (!b.pending.defined()) b.pending = at::zeros({b.size}, at::TensorOptions(options_.comm_dtype));
+    at::Tensor dst = b.pending.slice(0, lo - b.begin, hi - b.begin);
+    dst.copy_(g.slice(0, lo - begin, hi - begin));
+    if (scale != 1.0) dst.mul_(scale);
+    b.remaining -= hi - lo;
+    AUTOSP_CHECK(b.remaining >= 0, "gradient of \"{}\" was given twice in one micro-batch",
+                 names_[index]);
+    if (b.remaining == 0) AUTOSP_RETURN_IF_ERROR(FlushBucket(b));
+  }
+  return Status::Ok();
+}
+
+Status ZeroOptimizer::FlushBucket(Bucket& b) {
+  at::Tensor reduced = b.pending;
+  if (parts() > 1) {
+    AUTOSP_ASSIGN_OR_RETURN(reduced, world_->TryReduceScatter(b.pending, runtime::ReduceOp::kSum));
+  }
+  shard_grad_.slice(0, b.shard_offset, b.shard_offset + chunk(b))
+      .add_(reduced.to(at::kFloat), 1.0 / static_cast<double>(options_.dp_size));
+  b.pending.reset();
+  return Status::Ok();
+}
+
+Status ZeroOptimizer::EndMicroBatch() {
+  if (options_.stage < 2) return Status::Ok();
+  for (const Bucket& b : buckets_) {
+    if (b.remaining == 0) continue;
+    std::vector<std::string> missing;
+    for (size_t i = 0; i < names_.size(); ++i) {
+      const int64_t n = params_[i].numel();
+      if (offsets_[i] < b.begin + b.real && offsets_[i] + n > b.begin) missing.push_back(names_[i]);
+    }
+    return InternalError("the step gave no gradient for {} elements of the bucket holding {}",
+                         b.remaining, fmt::join(missing, ", "));
+  }
+  return Status::Ok();
+}
+
+Status ZeroOptimizer::PublishWeights() {
+  if (MasterIsWorkingCopy()) return Status::Ok();
+  if (parts() == 1) {
+    flat_params_.copy_(master_);
+    return Status::Ok();
+  }
+  for (const Bucket& b : buckets_) {
+    at::Tensor mine =
+        master_.slice(0, b.shard_offset, b.shard_offset + chunk(b)).to(options_.param_dtype).contiguous();
+    AUTOSP_ASSIGN_OR_RETURN(at::Tensor all, world_->TryAllGather(mine));
+    flat_params_.slice(0, b.begin, b.begin + b.size).copy_(all);
+  }
+  return Status::Ok();
+}
+
+StatusOr<ZeroStepResult> ZeroOptimizer::Step(double lr, double max_norm) {
+  const double inv_dp = 1.0 / static_cast<double>(options_.dp_size);
+  const bool distributed = world_->size() > 1;
+  at::Tensor g;  // this rank's part of the reduced gradient, fp32
+  if (options_.stage == 0) {
+    for (const Bucket& b : buckets_) {
+      if (!distributed) break;
+      at::Tensor slice = flat_grad_.slice(0, b.begin, b.begin + b.size);
+      at::Tensor wire = options_.comm_dtype == options_.grad_dtype ? slice : slice.to(options_.comm_dtype);
+      AUTOSP_RETURN_IF_ERROR(world_->TryAllReduce(wire, runtime::ReduceOp::kSum));
+      if (!wire.is_same(slice)) slice.copy_(wire);
+    }
+    g = flat_grad_.to(at::kFloat);  // no copy when the gradients are fp32
+  } else if (options_.stage == 1) {
+    g = at::empty({shard_size_}, at::kFloat);
+    for (const Bucket& b : buckets_) {
+      at::Tensor wire = flat_grad_.slice(0, b.begin, b.begin + b.size).to(options_.comm_dtype);
+      if (distributed) {
+        AUTOSP_ASSIGN_OR_RETURN(wire, world_->TryReduceScatter(wire, runtime::ReduceOp::kSum));
+      }
+      g.slice(0, b.shard_offset, b.shard_offset + chunk(b)).copy_(wire);
+    }
+  } else {
+    g = shard_grad_;  // reduced and divided by DP as the buckets came in
+  }
+  if (options_.stage < 2 && options_.dp_size > 1) g.mul_(inv_dp);
+
+  at::Tensor sq = at::linalg_vector_norm(g, 2, {}, false, at::kDouble).pow(2).reshape({1});
+  if (parts() > 1) AUTOSP_RETURN_IF_ERROR(world_->TryAllReduce(sq, runtime::ReduceOp::kSum));
   ZeroStepResult result;
-  result.grad_norm = std::sqrt(sum_sq);
+  result.grad_norm = std::sqrt(sq.item<double>());
   if (max_norm > 0) {
     const double coef = max_norm / (result.grad_norm + 1e-6);
     if (coef < 1.0) {
-      grad.mul_(coef);
+      g.mul_(coef);
       result.clipped = true;
     }
   }
   ++step_;
-  AdamUpdate(config_, lr, step_, master_, grad, state_);
-  if (stage_ == 0 || !distributed) {
-    ScatterIntoParams(master_);
-  } else {
-    AUTOSP_ASSIGN_OR_RETURN(at::Tensor all, dp_->TryAllGather(master_));
-    ScatterIntoParams(all);
-  }
+  AdamUpdate(config_, lr, step_, master_, g, state_);
+  AUTOSP_RETURN_IF_ERROR(PublishWeights());
+  if (flat_grad_.defined()) flat_grad_.zero_();
+  if (shard_grad_.defined()) shard_grad_.zero_();
   return result;
 }
 
-StatusOr<std::vector<std::pair<std::string, at::Tensor>>> ZeroOptimizer::GatherState() {
-  at::Tensor m = state_.exp_avg, v = state_.exp_avg_sq;
-  if (stage_ == 1 && dp_->size() > 1) {
-    AUTOSP_ASSIGN_OR_RETURN(m, dp_->TryAllGather(m));
-    AUTOSP_ASSIGN_OR_RETURN(v, dp_->TryAllGather(v));
-  }
+TrainingStateBytes ZeroOptimizer::state_bytes() const {
+  TrainingStateBytes b;
+  b.weights = Bytes(flat_params_);
+  b.gradients = Bytes(flat_grad_) + Bytes(shard_grad_);
+  b.master = MasterIsWorkingCopy() ? 0 : Bytes(master_);
+  b.moments = Bytes(state_.exp_avg) + Bytes(state_.exp_avg_sq);
+  return b;
+}
+
+std::vector<std::pair<std::string, at::Tensor>> ZeroOptimizer::SplitFlat(
+    const at::Tensor& flat, const std::string& prefix) const {
   std::vector<std::pair<std::string, at::Tensor>> out;
-  int64_t offset = 0;
-  for (size_t i = 0; i < params_.size(); ++i) {
+  for (size_t i = 0; i < names_.size(); ++i) {
     const int64_t n = params_[i].numel();
-    out.emplace_back("exp_avg." + names_[i], m.slice(0, offset, offset + n).view(params_[i].sizes()).clone());
-    out.emplace_back("exp_avg_sq." + names_[i],
-                     v.slice(0, offset, offset + n).view(params_[i].sizes()).clone());
-    offset += n;
+    out.emplace_back(prefix + names_[i],
+                     flat.slice(0, offsets_[i], offsets_[i] + n).view(shapes_[i]).clone());
   }
   return out;
 }
 
-Status ZeroOptimizer::LoadState(const std::map<std::string, at::Tensor>& state, int64_t step) {
-  std::vector<at::Tensor> m, v;
-  for (size_t i = 0; i < params_.size(); ++i) {
-    for (const char* kind : {"exp_avg.", "exp_avg_sq."}) {
-      auto it = state.find(kind + names_[i]);
-      if (it == state.end()) return NotFound("optimizer state has no tensor \"{}{}\"", kind, names_[i]);
-      if (it->second.sizes() != params_[i].sizes()) {
-        return InvalidArgument("optimizer state \"{}{}\" has the wrong shape", kind, names_[i]);
-      }
-      (std::string(kind) == "exp_avg." ? m : v).push_back(it->second.reshape({-1}).to(at::kFloat));
+StatusOr<std::vector<std::pair<std::string, at::Tensor>>> ZeroOptimizer::GatherMasterWeights() {
+  if (MasterIsWorkingCopy()) return SplitFlat(flat_params_, "");
+  AUTOSP_ASSIGN_OR_RETURN(at::Tensor full, Unshard(master_, at::kFloat));
+  return SplitFlat(full, "");
+}
+
+StatusOr<std::vector<std::pair<std::string, at::Tensor>>> ZeroOptimizer::GatherState() {
+  AUTOSP_ASSIGN_OR_RETURN(at::Tensor m, Unshard(state_.exp_avg, at::kFloat));
+  std::vector<std::pair<std::string, at::Tensor>> out = SplitFlat(m, "exp_avg.");
+  m = at::Tensor();
+  AUTOSP_ASSIGN_OR_RETURN(at::Tensor v, Unshard(state_.exp_avg_sq, at::kFloat));
+  for (auto& entry : SplitFlat(v, "exp_avg_sq.")) out.push_back(std::move(entry));
+  return out;
+}
+
+StatusOr<at::Tensor> ZeroOptimizer::FlatFrom(const std::map<std::string, at::Tensor>& tensors,
+                                             const std::string& prefix, std::string_view what) const {
+  at::Tensor full = at::zeros({padded_}, at::kFloat);
+  for (size_t i = 0; i < names_.size(); ++i) {
+    auto it = tensors.find(prefix + names_[i]);
+    if (it == tensors.end()) return NotFound("{} has no tensor \"{}{}\"", what, prefix, names_[i]);
+    const at::Tensor& t = it->second;
+    if (!t.is_floating_point()) {
+      return InvalidArgument("{} tensor \"{}{}\" has dtype {}, expected a float type", what, prefix,
+                             names_[i], c10::toString(t.scalar_type()));
     }
+    if (t.sizes() != at::IntArrayRef(shapes_[i])) {
+      return InvalidArgument("{} tensor \"{}{}\" has shape {}, the model {}", what, prefix, names_[i],
+                             fmt::join(t.sizes(), "x"), fmt::join(shapes_[i], "x"));
+    }
+    full.slice(0, offsets_[i], offsets_[i] + t.numel()).copy_(t.reshape({-1}));
   }
-  auto shard = [&](std::vector<at::Tensor>& parts) {
-    at::Tensor all = at::constant_pad_nd(at::cat(parts), {0, padded_ - numel_});
-    return all.slice(0, shard_begin_, shard_begin_ + shard_size_).clone();
-  };
-  state_.exp_avg = shard(m);
-  state_.exp_avg_sq = shard(v);
+  return full;
+}
+
+Status ZeroOptimizer::LoadState(const std::map<std::string, at::Tensor>& weights,
+                                const std::map<std::string, at::Tensor>& state, int64_t step) {
+  if (step < 0) return InvalidArgument("optimizer step {} is negative", step);
+  AUTOSP_ASSIGN_OR_RETURN(at::Tensor w, FlatFrom(weights, "", "checkpoint weights"));
+  AUTOSP_ASSIGN_OR_RETURN(at::Tensor m, FlatFrom(state, "exp_avg.", "optimizer state"));
+  AUTOSP_ASSIGN_OR_RETURN(at::Tensor v, FlatFrom(state, "exp_avg_sq.", "optimizer state"));
+  flat_params_.copy_(w);
+  if (!MasterIsWorkingCopy()) master_ = ShardOf(w);
+  state_.exp_avg = ShardOf(m);
+  state_.exp_avg_sq = ShardOf(v);
   step_ = step;
-  ResetMasterFromParams();
+  if (flat_grad_.defined()) flat_grad_.zero_();
+  if (shard_grad_.defined()) shard_grad_.zero_();
+  BeginMicroBatch();
   return Status::Ok();
 }
 

@@ -96,17 +96,57 @@ double MaxWeightError(const std::string& a, const std::string& b) {
 
 // --- equivalences --------------------------------------------------------------
 
-TEST(TrainerTest, Zero1EqualsZero0OnDp2Sp2) {
-  const std::string base =
-      R"("train_batch_size": 4, "train_micro_batch_size_per_gpu": 2, "sequence_parallel_size": 2)";
-  TrainOptions o0 = Opts(3, TempDir("z0").string());
-  TrainOptions o1 = Opts(3, TempDir("z1").string());
-  TrainReport r0 = Train(Parse(Config(base + R"(, "zero_optimization": {"stage": 0})")), 4, o0);
-  TrainReport r1 = Train(Parse(Config(base + R"(, "zero_optimization": {"stage": 1})")), 4, o1);
+// ZeRO-1 and -2 shard over the whole DP x SP world: on every mesh of 4 ranks
+// they train exactly as ZeRO-0 (fp32, same losses and weights <= 1e-6) and
+// each rank holds 1/4 of ZeRO-0's optimizer state. Accumulating 2 micro-batches
+// and 700-element buckets (dozens, parameters straddling them) exercise
+// ZeRO-2's bucket-as-ready reduce-scatter.
+struct ZeroMesh {
+  int dp, sp;
+};
+
+class ZeroOverTheWorldTest : public ::testing::TestWithParam<ZeroMesh> {};
+
+TEST_P(ZeroOverTheWorldTest, Stages1And2EqualStage0AndShardTheStateOverEveryRank) {
+  const ZeroMesh mesh = GetParam();
+  const std::string base = fmt::format(
+      R"("train_batch_size": {}, "train_micro_batch_size_per_gpu": 1,
+         "gradient_accumulation_steps": 2, "sequence_parallel_size": {})",
+      2 * mesh.dp, mesh.sp);
+  std::map<int, TrainReport> reports;
+  for (int stage : {0, 1, 2}) {
+    const std::string name = fmt::format("zero{}_dp{}_sp{}", stage, mesh.dp, mesh.sp);
+    reports[stage] = Train(Parse(Config(base + fmt::format(
+                               R"(, "zero_optimization": {{"stage": {}, "reduce_bucket_size": 700}})",
+                               stage))),
+                           4, Opts(3, TempDir(name).string()));
+  }
+  const TrainReport& r0 = reports[0];
   ASSERT_EQ(r0.losses.size(), 3u);
-  for (size_t i = 0; i < 3; ++i) EXPECT_NEAR(r1.losses[i], r0.losses[i], 1e-6 * r0.losses[i]);
-  EXPECT_LE(MaxWeightError(r1.last_checkpoint, r0.last_checkpoint), 1e-6);
+  for (int stage : {1, 2}) {
+    const TrainReport& r = reports[stage];
+    SCOPED_TRACE(fmt::format("stage {}", stage));
+    ASSERT_EQ(r.losses.size(), 3u);
+    for (size_t i = 0; i < 3; ++i) EXPECT_NEAR(r.losses[i], r0.losses[i], 1e-6 * r0.losses[i]);
+    EXPECT_LE(MaxWeightError(r.last_checkpoint, r0.last_checkpoint), 1e-6);
+    std::printf("dp %d x sp %d, ZeRO-%d: Adam moments per rank %lld bytes (ZeRO-0: %lld)\n",
+                mesh.dp, mesh.sp, stage, static_cast<long long>(r.state_bytes.moments),
+                static_cast<long long>(r0.state_bytes.moments));
+    EXPECT_EQ(r.state_bytes.moments * 4, r0.state_bytes.moments);
+    EXPECT_EQ(r.state_bytes.master * 4, r0.state_bytes.weights) << "fp32 master: one shard";
+    EXPECT_EQ(r.state_bytes.weights, r0.state_bytes.weights);
+  }
+  EXPECT_EQ(r0.state_bytes.master, 0) << "fp32 ZeRO-0: the parameters are the master";
+  EXPECT_EQ(reports[1].state_bytes.gradients, r0.state_bytes.gradients);
+  EXPECT_EQ(reports[2].state_bytes.gradients * 4, r0.state_bytes.gradients)
+      << "ZeRO-2 keeps only its shard of the gradients";
 }
+
+INSTANTIATE_TEST_SUITE_P(Meshes, ZeroOverTheWorldTest,
+                         ::testing::Values(ZeroMesh{1, 4}, ZeroMesh{2, 2}, ZeroMesh{4, 1}),
+                         [](const auto& info) {
+                           return fmt::format("dp{}_sp{}", info.param.dp, info.param.sp);
+                         });
 
 TEST(TrainerTest, Dp2Sp2EqualsOneDeviceWithTheSameGlobalBatch) {
   TrainOptions single = Opts(3, TempDir("single").string());
@@ -235,18 +275,42 @@ TEST(DsConfigTest, UnknownKeysAreWarningsThatNameThem) {
   EXPECT_EQ(c->warnings[1], "ds.json: unknown key \"zero_optimization.colour\" ignored");
 }
 
-TEST(DsConfigTest, Bf16OnTheCpuFallsBackToFp32WithAWarning) {
-  auto c = ParseDsConfig(R"({"train_batch_size": 2, "bf16": {"enabled": true}})", "ds.json");
-  ASSERT_TRUE(c.ok());
-  EXPECT_FALSE(c->bf16);
-  ASSERT_EQ(c->warnings.size(), 1u);
-  EXPECT_EQ(c->warnings[0], "\"bf16.enabled\": the CPU backend trains in fp32 only; training in fp32");
+TEST(DsConfigTest, PrecisionKeysAreReadAsDeepSpeedWritesThem) {
+  auto c = ParseDsConfig(R"({"train_batch_size": 2, "bf16": {"enabled": true},
+                             "communication_data_type": "fp32",
+                             "data_types": {"grad_accum_dtype": "fp32"},
+                             "zero_optimization": {"stage": 2, "reduce_bucket_size": 5e8}})",
+                         "ds.json");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_TRUE(c->bf16);
+  EXPECT_EQ(c->ComputeType(), FloatType::kBf16);
+  EXPECT_EQ(c->communication_data_type, FloatType::kFp32);
+  EXPECT_EQ(c->grad_accum_dtype, FloatType::kFp32);
+  EXPECT_EQ(c->zero_stage, 2);
+  EXPECT_EQ(c->reduce_bucket_size, 500000000);
+  EXPECT_TRUE(c->warnings.empty());
+
+  auto h = ParseDsConfig(R"({"train_batch_size": 2, "fp16": {"enabled": true, "loss_scale": 0,
+                             "initial_scale_power": 12, "loss_scale_window": 100,
+                             "hysteresis": 3, "min_loss_scale": 0.5}})",
+                         "ds.json", "", /*on_cpu=*/false);
+  ASSERT_TRUE(h.ok()) << h.status().message();
+  EXPECT_EQ(h->ComputeType(), FloatType::kFp16);
+  EXPECT_EQ(h->fp16_scaling.initial_scale_power, 12);
+  EXPECT_EQ(h->fp16_scaling.loss_scale_window, 100);
+  EXPECT_EQ(h->fp16_scaling.hysteresis, 3);
+  EXPECT_EQ(h->fp16_scaling.min_loss_scale, 0.5);
 }
 
 TEST(DsConfigTest, InvalidValuesNameKeyValueAndWhatIsAllowed) {
   EXPECT_EQ(ConfigError(R"({"train_batch_size": 2, "zero_optimization": {"stage": 3}})"),
-            "ds.json: \"zero_optimization.stage\" = 3: ZeRO stages 2 and 3 are not supported with "
-            "AutoSP; allowed: 0 or 1");
+            "ds.json: \"zero_optimization.stage\" = 3: ZeRO stage 3 is not supported with "
+            "AutoSP; allowed: 0, 1 or 2");
+  EXPECT_EQ(ConfigError(R"({"train_batch_size": 2, "communication_data_type": "int8"})"),
+            "ds.json: \"communication_data_type\" = \"int8\": allowed: \"fp32\", \"bf16\" or \"fp16\"");
+  EXPECT_EQ(ConfigError(R"({"train_batch_size": 2, "zero_optimization": {"reduce_bucket_size": 2.5}})"),
+            "ds.json: \"zero_optimization.reduce_bucket_size\" = 2.5: allowed: a whole number of "
+            "elements, 1 to 1e15");
   EXPECT_EQ(ConfigError(R"({"train_batch_size": 2, "optimizer": {"type": "SGD"}})"),
             "ds.json: \"optimizer.type\" = \"SGD\": allowed: \"Adam\" or \"AdamW\"");
   EXPECT_EQ(ConfigError(R"({"train_batch_size": -1})"),
