@@ -156,6 +156,54 @@ TEST(ExecutorTest, ReleasingAfterLastUseBoundsThePeak) {
   EXPECT_TRUE(RelClose((*out)[0], (*kept)[9]));
 }
 
+// Streamed outputs reach the sink as they are made, equal the returned ones of
+// a plain run, and are released like any value: the 10 kept intermediates of
+// the all-outputs chain never coexist.
+TEST(ExecutorTest, StreamedOutputsGoToTheSinkAndAreReleased) {
+  const int64_t n = 1 << 20;
+  const int64_t bytes = n * 4;
+  at::Tensor x = at::rand({n});
+  Compiled plain = Compile(ExpChain(10, true));
+  ASSERT_NE(plain.executor, nullptr);
+  auto expected = plain.executor->Run({x});
+  ASSERT_TRUE(expected.ok()) << expected.status().ToString();
+
+  ExecOptions options;
+  options.stream_outputs_from = 1;  // output 0 is returned, 1..9 streamed
+  Compiled streamed = Compile(ExpChain(10, true), options);
+  ASSERT_NE(streamed.executor, nullptr);
+  EXPECT_NE(RunError(*streamed.executor, {x}).find("needs a sink"), std::string::npos);
+
+  std::vector<size_t> order;
+  at::Tensor sum = at::zeros({n});
+  auto sink = [&](size_t index, const at::Tensor& value) -> Status {
+    order.push_back(index);  // compared through sums: a full-size temporary would count in the peak
+    if (value.sum().item<double>() != (*expected)[index].sum().item<double>()) {
+      return InternalError("output {} differs", index);
+    }
+    sum.add_(value);
+    return Status::Ok();
+  };
+  auto out = streamed.executor->Run({x}, sink);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(order, (std::vector<size_t>{1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  EXPECT_TRUE(RelClose((*out)[0], (*expected)[0]));
+  for (size_t i = 1; i < out->size(); ++i) EXPECT_FALSE((*out)[i].defined());
+  at::Tensor expected_sum = at::zeros({n});
+  for (size_t i = 1; i < expected->size(); ++i) expected_sum.add_((*expected)[i]);
+  EXPECT_TRUE(at::equal(sum, expected_sum));
+  EXPECT_LE(streamed.executor->stats().peak_bytes, 3 * bytes + 4096);  // + the sink's scalars
+  EXPECT_EQ(streamed.executor->stats().end_bytes, bytes);
+
+  auto failing = [](size_t index, const at::Tensor&) -> Status {
+    return index == 4 ? InvalidArgument("no room") : Status::Ok();
+  };
+  auto failed = streamed.executor->Run({x}, failing);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_NE(failed.status().message().find("receiving output 4 of @chain: no room"), std::string::npos)
+      << failed.status().ToString();
+}
+
 TEST(ExecutorTest, CollectiveWithoutCommunicatorIsAnError) {
   const char* text = R"(
 graph @g(%x: f32[4, 8]) {
