@@ -39,7 +39,7 @@ using memplan::Poly;
 class MemoryPlanner {
  public:
   MemoryPlanner(const Graph& g, const MemoryPlanOptions& o)
-      : g_(g), options_(o), storages_(g) {}
+      : g_(g), options_(o), storages_(g, o.stream_outputs_from) {}
 
   StatusOr<MemoryPlan> Run() {
     MakeGenericBinding();

@@ -4,7 +4,8 @@
 //
 // Conventions (those of runtime::Executor, which the plan predicts):
 //  * nodes run in list order; a value dies right after the node that uses it
-//    last (a result nobody uses dies at its own node); graph outputs never die;
+//    last (a result nobody uses dies at its own node); graph outputs never die
+//    (streamed ones, MemoryPlanOptions::stream_outputs_from, do);
 //  * graph inputs are allocated by the caller before the run: never charged
 //    (their views are free too);
 //  * views share their base's storage (transpose, permute, expand, slice,
@@ -90,6 +91,10 @@ struct MemoryPlanOptions {
   /// The machine the kernels' workspace is modelled for (ir/cost.h); pass the
   /// one the graph will run on (training: LibTorch's intra-op threads).
   ir::CostTarget cost_target;
+  /// As runtime::ExecOptions::stream_outputs_from: outputs from this index on
+  /// are handed away when made and die after their last use (the trainer
+  /// streams the gradients into ZeRO's flat buffer).
+  size_t stream_outputs_from = static_cast<size_t>(-1);
 };
 
 /// Plans `graph` as the executor runs it. Errors: a symbol that the view

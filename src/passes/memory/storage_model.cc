@@ -2,14 +2,16 @@
 
 namespace autosp::passes::memplan {
 
-StorageModel::StorageModel(const ir::Graph& graph) {
+StorageModel::StorageModel(const ir::Graph& graph, size_t stream_outputs_from) {
   int step = 0;
   for (const ir::Node* n : graph.nodes()) {
     for (const ir::Value* v : n->operands()) last_use_[v] = step;
     for (size_t i = 0; i < n->num_results(); ++i) last_use_.try_emplace(n->result(i), step);
     ++step;
   }
-  for (const ir::Value* v : graph.outputs()) pinned_.insert(v);
+  for (size_t i = 0; i < graph.outputs().size() && i < stream_outputs_from; ++i) {
+    pinned_.insert(graph.outputs()[i]);
+  }
 }
 
 void StorageModel::AddInput(const ir::Value* v) {

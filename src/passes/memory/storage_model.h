@@ -19,8 +19,10 @@ namespace autosp::passes::memplan {
 
 class StorageModel {
  public:
-  /// Records every value's last use (step = node index) and pins the outputs.
-  explicit StorageModel(const ir::Graph& graph);
+  /// Records every value's last use (step = node index) and pins the outputs
+  /// below index `stream_outputs_from` (the executor's streamed outputs die
+  /// after their last use like any value).
+  explicit StorageModel(const ir::Graph& graph, size_t stream_outputs_from = static_cast<size_t>(-1));
 
   /// A graph input: a caller-owned storage, never charged.
   void AddInput(const ir::Value* v);

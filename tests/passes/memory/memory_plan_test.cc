@@ -33,6 +33,7 @@ struct PeakCase {
   int sp;
   int64_t seq;
   int64_t batch;
+  bool stream = false;  ///< the trainer's mode: SP-partial gradients streamed to ZeRO
 };
 
 void PrintTo(const PeakCase& c, std::ostream* os) { *os << c.name; }
@@ -47,6 +48,8 @@ std::vector<PeakCase> PeakCases() {
     cases.push_back({"llama_gqa_sp2_s1024_" + p, LlamaJson(4, 2), 2, 1024, 1});
     cases.push_back({"llama_mha_sp4_s2048_" + p, LlamaJson(4, 4), 4, 2048, 1});
     cases.push_back({"gpt2_sp2_s1024_" + p, Gpt2Json(), 2, 1024, 1});
+    cases.push_back({"llama_gqa_sp2_s1024_streamed_" + p, LlamaJson(4, 2), 2, 1024, 1, true});
+    cases.push_back({"gpt2_s1024_b2_streamed_" + p, Gpt2Json(), 1, 1024, 2, true});
   }
   return cases;
 }
@@ -58,6 +61,8 @@ TEST_P(PeakTest, PredictedWithinFivePercent) {
   const PeakCase& c = GetParam();
   train::CompileOptions o;
   o.checkpoint_policy = c.name.substr(c.name.rfind('_') + 1);
+  o.sync_gradients = !c.stream;
+  o.stream_gradients = c.stream;
   StepResult r = RunStep(ParseConfig(c.json), c.sp, c.seq, c.batch, o);
   ASSERT_TRUE(r.error.empty()) << r.error;
   for (size_t rank = 0; rank < r.measured.size(); ++rank) {

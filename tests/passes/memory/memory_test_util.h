@@ -87,14 +87,21 @@ inline StepResult RunStep(const frontend::ModelConfig& config, int sp, int64_t s
     auto shard = [&](const at::Tensor& t) {
       return t.slice(1, rank * local, (rank + 1) * local).contiguous();
     };
+    // The trainer's mode: gradients streamed away as they are made.
+    runtime::OutputSink sink;
+    if (o.stream_gradients) sink = [](size_t, const at::Tensor&) { return Status::Ok(); };
     auto outputs = step->Run(params, shard(data.input_ids), shard(data.labels),
-                             shard(data.position_ids));
+                             shard(data.position_ids), at::Tensor(), sink);
     if (!outputs.ok()) {
       std::lock_guard<std::mutex> lock(mu);
       result.error = outputs.status().ToString();
       return;
     }
-    auto plan = passes::PlanMemory(*step->model.graph, {.cost_target = train::HostCostTarget()});
+    passes::MemoryPlanOptions plan_options{.cost_target = train::HostCostTarget()};
+    if (o.stream_gradients) {
+      plan_options.stream_outputs_from = step->model.graph->num_forward_outputs().value_or(1);
+    }
+    auto plan = passes::PlanMemory(*step->model.graph, plan_options);
     AUTOSP_CHECK(plan.ok(), "{}", plan.status().ToString());
     auto peak = plan->peak.Evaluate(step->executor->bindings());
     AUTOSP_CHECK(peak.ok(), "{}", peak.status().ToString());
