@@ -5,11 +5,13 @@
 // planned), the longest sequence that fits, the recompute overhead, and for
 // GPU targets a step time from a stated roofline cost model.
 //
-// Memory per rank = weights (model dtype) + Adam states (two fp32 moments,
-// plus an fp32 master copy when the model dtype is not fp32; ZeRO-1 shards
-// them over all SP x DP ranks, which hold identical replicas) + the plan's
-// peak, which already holds the gradients (graph outputs) and every
-// activation and kernel workspace.
+// Memory per rank = the training state the trainer holds (train/zero.h,
+// PlanTrainingState: weights in the model dtype, accumulated gradients, fp32
+// master weights and Adam moments; ZeRO-1 shards master and moments over all
+// SP x DP ranks, which hold identical replicas; ZeRO-2 the gradients too) +
+// the plan's peak: every activation and kernel workspace, with the gradient
+// outputs streamed into the optimizer's buffers as they are made (as the
+// trainer runs the step).
 #include <CLI/CLI.hpp>
 
 #include <chrono>
@@ -25,6 +27,7 @@
 #include "passes/memory/memory_plan.h"
 #include "passes/pipeline.h"
 #include "support/units.h"
+#include "train/state_bytes.h"
 
 namespace autosp::cli {
 namespace {
@@ -107,12 +110,18 @@ StatusOr<PolicyPlan> TryBuildPlan(const frontend::ModelConfig& config, const Pla
   lower.memory_budget_bytes = budget;
   lower.budget_bindings = std::move(budget_bindings);
   lower.cost_target = CostTargetOf(a);
+  // As the trainer compiles: gradients left partial over SP for ZeRO's one
+  // reduction over the world, streamed into its buffers as they are made.
+  lower.sync_gradients = false;
+  lower.stream_gradients = true;
   AUTOSP_ASSIGN_OR_RETURN(passes::LoweredGraph lowered, passes::LowerForTraining(g, lower));
   if (lowered.checkpoint) {
     p.recompute_flops = lowered.checkpoint->recompute_flops;
     p.report = std::move(*lowered.checkpoint);
   }
-  AUTOSP_ASSIGN_OR_RETURN(p.plan, passes::PlanMemory(g, {.cost_target = CostTargetOf(a)}));
+  AUTOSP_ASSIGN_OR_RETURN(
+      p.plan, passes::PlanMemory(g, {.cost_target = CostTargetOf(a),
+                                     .stream_outputs_from = g.num_forward_outputs().value_or(1)}));
   p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return p;
 }
@@ -187,7 +196,7 @@ void Plan(const PlanArgs& a) {
   const int64_t lo = ParseSeq(std::string_view(a.seq_range).substr(0, dots));
   const int64_t hi = ParseSeq(std::string_view(a.seq_range).substr(dots + 2));
   if (lo < 1 || hi < lo) Fail(2, "--seq-range: empty range " + a.seq_range);
-  if (a.zero != 0 && a.zero != 1) Fail(2, "--zero must be 0 or 1");
+  if (a.zero < 0 || a.zero > 2) Fail(2, "--zero must be 0, 1 or 2");
   const Device device = DeviceOf(a);
   const ir::CostTarget target = CostTargetOf(a);
 
@@ -198,21 +207,37 @@ void Plan(const PlanArgs& a) {
     for (int64_t d : spec.shape) n *= d;
     params += n;
   }
-  const int64_t weight_bytes = params * ir::DTypeSize(*dtype);
-  const int64_t state_per_param = 8 + (*dtype == ir::DType::kF32 ? 0 : 4);
-  const int64_t shards = a.zero == 1 ? static_cast<int64_t>(a.sp) * a.dp : 1;
-  const int64_t optimizer_bytes = (params * state_per_param + shards - 1) / shards;
+  // The trainer's defaults: gradients accumulate in fp32 at stage 0 and in
+  // the model dtype at stages 1 and 2 (DeepSpeed's).
+  const int64_t world = static_cast<int64_t>(a.sp) * a.dp;
+  const int64_t param_bytes = static_cast<int64_t>(ir::DTypeSize(*dtype));
+  auto state_at = [&](int stage) {
+    return train::PlanTrainingState(params, world, stage, param_bytes, stage == 0 ? 4 : param_bytes);
+  };
+  const train::TrainingStateBytes state = state_at(a.zero);
+  const int64_t weight_bytes = state.weights;
+  const int64_t optimizer_bytes = state.total() - state.weights;
 
   std::printf("# %s; %.2fB parameters, %s, micro-batch %ld, sp %d x dp %d, ZeRO-%d\n",
               frontend::ModelConfigSummary(*config).c_str(), static_cast<double>(params) / 1e9,
               a.dtype.c_str(), a.batch, a.sp, a.dp, a.zero);
   std::printf("# device %s, memory %s per rank\n", a.device.c_str(), FormatBytes(*memory).c_str());
-  std::printf("# per rank, static: weights %s + Adam states %s (fp32 m, v%s%s)\n",
-              FormatBytes(weight_bytes).c_str(), FormatBytes(optimizer_bytes).c_str(),
-              *dtype == ir::DType::kF32 ? "" : ", fp32 master",
-              a.zero == 1 ? fmt::format(", sharded over {} ranks", shards).c_str() : "");
-  std::printf("# per rank, planned: gradients + activations + kernel workspace (peak of the "
-              "static memory plan)\n");
+  std::printf("# training state per rank (ZeRO shards over all %ld ranks; the trainer holds exactly "
+              "this):\n",
+              world);
+  std::printf("#   %-6s %10s %10s %10s %10s %10s %9s\n", "stage", "weights", "gradients",
+              "master", "moments", "total", "B/param");
+  for (int stage : {0, 1, 2}) {
+    const train::TrainingStateBytes t = state_at(stage);
+    std::printf("#   %-6s %10s %10s %10s %10s %10s %9.2f%s\n", fmt::format("ZeRO-{}", stage).c_str(),
+                FormatBytes(t.weights).c_str(), FormatBytes(t.gradients).c_str(),
+                FormatBytes(t.master).c_str(), FormatBytes(t.moments).c_str(),
+                FormatBytes(t.total()).c_str(),
+                static_cast<double>(t.total()) / static_cast<double>(params),
+                stage == a.zero ? "  <- --zero" : "");
+  }
+  std::printf("# per rank, planned: activations + kernel workspace, gradients streamed into the "
+              "state above (peak of the static memory plan)\n");
   if (device.gpu) {
     std::printf("# step-time model: each node max(FLOPs / %.0f TFLOP/s, bytes / %.0f GB/s HBM); "
                 "collectives bytes*(P-1)/P / %.0f GB/s NVLink (all-reduce 2x); override with "
@@ -346,7 +371,7 @@ void AddPlanCommand(CLI::App& app) {
   cmd->add_option("--batch", args->batch, "micro-batch size")->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_option("--dtype", args->dtype, "bf16 or f32")->capture_default_str();
-  cmd->add_option("--zero", args->zero, "ZeRO stage (0 or 1)")->capture_default_str();
+  cmd->add_option("--zero", args->zero, "ZeRO stage (0, 1 or 2)")->capture_default_str();
   cmd->add_option("--gemm-tflops", args->gemm_tflops, "override the GEMM rate");
   cmd->add_option("--hbm-gbps", args->hbm_gbps, "override the HBM bandwidth");
   cmd->add_option("--link-gbps", args->link_gbps, "override the NVLink all-to-all bandwidth");

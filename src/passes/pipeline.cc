@@ -19,6 +19,7 @@ void BuildTrainingPipeline(PassManager& pm, const TrainingPipelineOptions& optio
     ckpt.memory_budget = options.memory_budget_bytes;
     ckpt.budget_bindings = options.budget_bindings;
     ckpt.cost_target = options.cost_target;
+    ckpt.stream_gradients = options.stream_gradients;
     out->checkpoint.emplace();
     pm.AddPass(CreateCheckpointPass(std::move(ckpt), &*out->checkpoint));
   }

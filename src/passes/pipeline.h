@@ -30,6 +30,10 @@ struct TrainingPipelineOptions {
   /// partial sums over SP, for a caller that reduces them itself (ZeRO's one
   /// reduce-scatter over the whole DP x SP world, train/zero.h).
   bool sync_gradients = true;
+  /// The executor streams the gradient outputs away as they are made
+  /// (runtime::ExecOptions::stream_outputs_from): the checkpoint pass's
+  /// budget plan lets them die after their last use.
+  bool stream_gradients = false;
   /// Activation checkpointing; kNone adds no checkpoint pass.
   CheckpointPolicy checkpoint = CheckpointPolicy::kNone;
   /// sac only; 0: no budget. Checked at budget_bindings.

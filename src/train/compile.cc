@@ -45,6 +45,7 @@ StatusOr<CompiledStep> CompileTracedModel(frontend::TracedModel model,
                           passes::ParseCheckpointPolicy(options.checkpoint_policy));
   lower.memory_budget_bytes = options.memory_budget_bytes;
   lower.sync_gradients = options.sync_gradients;
+  lower.stream_gradients = options.stream_gradients;
   if (options.budget_seq_len > 0) lower.budget_bindings = {{"B", 1}, {"S", options.budget_seq_len}};
   lower.cost_target = HostCostTarget();
   if (!options.dump_dir.empty()) {

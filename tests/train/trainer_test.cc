@@ -137,6 +137,16 @@ TEST_P(ZeroOverTheWorldTest, Stages1And2EqualStage0AndShardTheStateOverEveryRank
     EXPECT_EQ(r.state_bytes.weights, r0.state_bytes.weights);
   }
   EXPECT_EQ(r0.state_bytes.master, 0) << "fp32 ZeRO-0: the parameters are the master";
+  // What `autosp plan` predicts is what the trainer holds, to the byte.
+  const int64_t params = r0.state_bytes.weights / 4;
+  for (int stage : {0, 1, 2}) {
+    const TrainingStateBytes plan = PlanTrainingState(params, 4, stage, 4, 4);
+    const TrainingStateBytes& held = reports[stage].state_bytes;
+    EXPECT_EQ(plan.weights, held.weights);
+    EXPECT_EQ(plan.gradients, held.gradients);
+    EXPECT_EQ(plan.master, held.master);
+    EXPECT_EQ(plan.moments, held.moments);
+  }
   EXPECT_EQ(reports[1].state_bytes.gradients, r0.state_bytes.gradients);
   EXPECT_EQ(reports[2].state_bytes.gradients * 4, r0.state_bytes.gradients)
       << "ZeRO-2 keeps only its shard of the gradients";

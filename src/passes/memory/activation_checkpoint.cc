@@ -284,6 +284,7 @@ class Checkpointer {
     MemoryPlanOptions po;
     po.forward_end = forward_end_;
     po.cost_target = o_.cost_target;
+    if (o_.stream_gradients) po.stream_outputs_from = *o_.num_forward_outputs;
     return PlanMemory(g_, po);
   }
 

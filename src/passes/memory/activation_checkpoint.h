@@ -53,6 +53,10 @@ struct ActivationCheckpointOptions {
   /// nodes they depend on form the forward region. nullopt: the graph's own
   /// record (Note [Joint graph outputs], set by autodiff).
   std::optional<size_t> num_forward_outputs;
+  /// The gradient outputs (from num_forward_outputs on) are streamed away as
+  /// they are made (MemoryPlanOptions::stream_outputs_from), so the budget's
+  /// plan does not hold them to the end.
+  bool stream_gradients = false;
   /// The machine the memory plan models kernel workspace for (ir/cost.h);
   /// training passes LibTorch's intra-op thread count.
   ir::CostTarget cost_target;
