@@ -11,6 +11,7 @@
 #include "frontend/model_config.h"
 #include "frontend/models/causal_lm.h"
 #include "ir/cost.h"
+#include "ir/dtype.h"
 #include "runtime/executor.h"
 #include "support/status.h"
 
@@ -40,6 +41,11 @@ struct CompileOptions {
   /// at S = budget_seq_len (required with a budget), B = 1.
   int64_t memory_budget_bytes = 0;
   int64_t budget_seq_len = 0;
+  /// The dtype the step computes in (passes::TrainingPipelineOptions::
+  /// compute_dtype): f32, or bf16 / f16 to run the mixed-precision pass.
+  /// Parameters are then fed, and gradients returned, in that dtype; the loss
+  /// is f32.
+  ir::DType compute_dtype = ir::DType::kF32;
 };
 
 /// The machine this process's kernels run on, for the cost model: LibTorch's
