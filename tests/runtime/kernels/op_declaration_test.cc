@@ -337,9 +337,8 @@ TEST(OpDeclarationTest, KernelsProduceTheDeclaredLayouts) {
 /// `text` with every f32 value and dtype attribute in `dtype` ("bf16"),
 /// except the attention logsumexp [2, 4, 6], which is f32 by definition.
 std::string InDType(std::string text, const std::string& dtype) {
-  for (const std::string from : {"f32[", "dtype=f32"}) {
-    std::string to = from;
-    to.replace(0, 3, dtype);
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+           {"f32[", dtype + "["}, {"dtype=f32", "dtype=" + dtype}}) {
     for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at)) {
       text.replace(at, from.size(), to);
       at += to.size();
