@@ -29,6 +29,7 @@ OpRegistry::OpRegistry() {
     };
     need(def.infer_shape != nullptr, "an OpDef (register it in src/ir/ops/<family>.cc)");
     need(def.seq_layout != nullptr, "a sequence-parallel layout rule (seq_layout)");
+    need(def.precision != PrecisionRule::kUnset, "a precision rule (precision)");
     need(def.cost != nullptr, "a cost (cost)");
     need(def.result_strides != nullptr, "result strides (result_strides)");
   }
@@ -42,6 +43,17 @@ void OpRegistry::Register(OpDef def) {
                OpKindName(def.kind));
   def.name = OpKindName(def.kind);
   slot = std::move(def);
+}
+
+std::string_view PrecisionRuleName(PrecisionRule rule) {
+  switch (rule) {
+    case PrecisionRule::kUnset: return "unset";
+    case PrecisionRule::kLowPrecision: return "low_precision";
+    case PrecisionRule::kFp32Internal: return "fp32_internal";
+    case PrecisionRule::kFp32: return "fp32";
+    case PrecisionRule::kFollowOperands: return "follow_operands";
+  }
+  return "?";
 }
 
 const OpDef* OpRegistry::Find(std::string_view name) const {

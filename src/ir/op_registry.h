@@ -1,6 +1,6 @@
 // One definition per op, everything the compiler core knows about it: schema,
-// shape inference, traits, the sequence-parallel layout rule, cost and result
-// strides. Gradient rules (src/autodiff/rules/) and kernels
+// shape inference, traits, the sequence-parallel layout rule, the precision
+// rule, cost and result strides. Gradient rules (src/autodiff/rules/) and kernels
 // (src/runtime/kernels/) live in their layers, keyed by OpKind.
 //
 // The registry is built on first use from the RegisterXxxOps functions in
@@ -113,6 +113,37 @@ struct SeqLayoutInput {
 /// one. REQUIRES: the node verifies (operand count and attributes per schema).
 using SeqLayoutFn = StatusOr<int64_t> (*)(const SeqLayoutInput&);
 
+/// How an op treats a low-precision compute dtype (bf16 / f16). The
+/// mixed-precision pass (passes/mixed_precision.h) reads it to decide which
+/// floating-point operands to cast, and to what; integer and bool operands
+/// (ids, labels, positions, masks) are never cast. Set by every op family;
+/// the registry refuses an op without one.
+enum class PrecisionRule : uint8_t {
+  kUnset,  ///< not declared (the registry refuses it)
+  /// Runs in the compute dtype: its floating operands are cast to it and so is
+  /// its result (linear, matmul, embedding, elementwise arithmetic and
+  /// activations, dropout, attention; sdpa_forward's logsumexp stays f32).
+  kLowPrecision,
+  /// Accepts low-precision operands (cast to the compute dtype like
+  /// kLowPrecision) but keeps its statistics in fp32 inside the kernel and
+  /// returns the operand dtype: rms_norm / layer_norm (mean and variance),
+  /// softmax, sum / mean (fp32 accumulation), apply_rope (angles in fp32,
+  /// cos / sin cast to x's dtype as HF does).
+  kFp32Internal,
+  /// Computes in fp32: floating operands are cast to f32 and the result is
+  /// f32 (cross_entropy, log_softmax: the loss, and so the gradient of the
+  /// loss, in fp32, as HF upcasts the logits for its loss).
+  kFp32,
+  /// Takes the dtypes it is given, no casts: shape ops, collectives, cast
+  /// (a user's explicit cast is kept), creation, not_equal, and the backward
+  /// ops autodiff emits after the pass. Where float operands disagree (cat of
+  /// a bf16 and an f32 value) they meet in the compute dtype.
+  kFollowOperands,
+};
+
+/// "unset", "low_precision", "fp32_internal", "fp32", "follow_operands".
+std::string_view PrecisionRuleName(PrecisionRule rule);
+
 /// Cost of one node on `target` (ir/cost.h).
 using CostFn = OpCost (*)(const Node& node, const CostTarget& target);
 
@@ -125,6 +156,8 @@ struct OpDef {
   OpTraits traits;
   ShapeFn infer_shape = nullptr;
   SeqLayoutFn seq_layout = nullptr;  ///< set by every op family; see SeqLayoutFn
+  /// Set by every op family; see PrecisionRule.
+  PrecisionRule precision = PrecisionRule::kUnset;
   /// FLOPs, bytes and workspace (ir/cost.h). Required.
   CostFn cost = nullptr;
   /// Strides of each result and whether it is a view (ir/strides.h). Required.

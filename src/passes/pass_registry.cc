@@ -4,6 +4,7 @@
 #include "passes/cse.h"
 #include "passes/dce.h"
 #include "passes/memory/activation_checkpoint.h"
+#include "passes/mixed_precision.h"
 #include "passes/sp/sp_passes.h"
 
 namespace autosp::passes {
@@ -22,6 +23,7 @@ const std::vector<PassInfo>& AllPasses() {
   static const std::vector<PassInfo>* passes = new std::vector<PassInfo>{
       Info(&CreateDcePass),
       Info(&CreateCsePass),
+      Info([] { return CreateMixedPrecisionPass(); }),
       Info([] { return CreateSpShardInputsPass(); }),
       Info([] { return CreateSpPropagateLayoutsPass(); }),
       Info([] { return CreateSpInsertAllToAllPass(); }),

@@ -1,12 +1,16 @@
 #include "passes/pipeline.h"
 
 #include "passes/autodiff_pass.h"
+#include "passes/mixed_precision.h"
 #include "passes/sp/sp_passes.h"
 
 namespace autosp::passes {
 
 void BuildTrainingPipeline(PassManager& pm, const TrainingPipelineOptions& options,
                            LoweredGraph* out) {
+  if (options.compute_dtype != ir::DType::kF32) {
+    pm.AddPass(CreateMixedPrecisionPass({.dtype = options.compute_dtype}));
+  }
   if (options.sp > 1) {
     for (auto& pass : CreateSpPasses()) pm.AddPass(std::move(pass));
   }
@@ -28,6 +32,11 @@ void BuildTrainingPipeline(PassManager& pm, const TrainingPipelineOptions& optio
 StatusOr<LoweredGraph> LowerForTraining(ir::Graph& graph, const TrainingPipelineOptions& options) {
   if (options.sp < 1) {
     return InvalidArgument("sequence_parallel_size must be >= 1, got {}", options.sp);
+  }
+  if (options.compute_dtype != ir::DType::kF32 && options.compute_dtype != ir::DType::kBF16 &&
+      options.compute_dtype != ir::DType::kF16) {
+    return InvalidArgument("compute dtype must be f32, bf16 or f16, got {}",
+                           ir::DTypeName(options.compute_dtype));
   }
   if (options.sp > 1) AUTOSP_RETURN_IF_ERROR(graph.dims().SetMeshAxis("sp", options.sp));
   LoweredGraph lowered;

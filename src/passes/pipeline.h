@@ -1,5 +1,6 @@
 // The lowering pipeline of a training step, shared by the runtime (compile.h),
 // `autosp explain`, `autosp plan` and the tests: one PassManager run of
+//   mixed-precision (a compute dtype other than f32),
 //   sp-shard-inputs, sp-propagate-layouts, sp-insert-all-to-all,
 //   sp-global-loss (sp > 1), autodiff, sp-sync-gradients (sp > 1, unless the
 //   caller reduces the gradients itself),
@@ -13,6 +14,7 @@
 
 #include "autodiff/autodiff.h"
 #include "ir/dim_expr.h"
+#include "ir/dtype.h"
 #include "ir/graph.h"
 #include "passes/memory/activation_checkpoint.h"
 #include "passes/pass_manager.h"
@@ -23,6 +25,10 @@ namespace autosp::passes {
 struct TrainingPipelineOptions {
   /// Ranks the sequence is split over; > 1 runs the SP passes over mesh axis "sp".
   int64_t sp = 1;
+  /// The dtype ops compute in: f32 (no mixed-precision pass), bf16 or f16
+  /// (the mixed-precision pass runs first, so the SP all-to-alls move it;
+  /// parameters and their gradients are in it, the loss stays f32).
+  ir::DType compute_dtype = ir::DType::kF32;
   /// false: stop after the SP passes (the forward graph, as `explain` shows it).
   bool differentiate = true;
   /// sp > 1 only. true: sp-sync-gradients all-reduces the parameter gradients

@@ -41,6 +41,7 @@ StatusOr<CompiledStep> CompileTracedModel(frontend::TracedModel model,
 
   passes::TrainingPipelineOptions lower;
   lower.sp = options.sp;
+  lower.compute_dtype = options.compute_dtype;
   AUTOSP_ASSIGN_OR_RETURN(lower.checkpoint,
                           passes::ParseCheckpointPolicy(options.checkpoint_policy));
   lower.memory_budget_bytes = options.memory_budget_bytes;

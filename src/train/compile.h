@@ -11,6 +11,7 @@
 #include "frontend/model_config.h"
 #include "frontend/models/causal_lm.h"
 #include "ir/cost.h"
+#include "ir/dtype.h"
 #include "runtime/executor.h"
 #include "support/status.h"
 
@@ -47,6 +48,11 @@ struct CompileOptions {
   /// Hand the gradient outputs to Run's sink as they are produced instead of
   /// returning them (ExecOptions::stream_outputs_from).
   bool stream_gradients = false;
+  /// The dtype the step computes in (passes::TrainingPipelineOptions::
+  /// compute_dtype): f32, or bf16 / f16 to run the mixed-precision pass.
+  /// Parameters are then fed, and gradients returned, in that dtype; the loss
+  /// is f32.
+  ir::DType compute_dtype = ir::DType::kF32;
 };
 
 /// The machine this process's kernels run on, for the cost model: LibTorch's

@@ -55,6 +55,8 @@ const std::vector<std::string>& Pipelines() {
       "autodiff,checkpoint",
       "autodiff,checkpoint{policy=full}",
       "sp-partition,autodiff,sp-sync-gradients,checkpoint",
+      "mixed-precision{dtype=bf16}",
+      "mixed-precision{dtype=f16},sp-partition,autodiff,sp-sync-gradients,checkpoint",
   };
   return pipelines;
 }

@@ -375,6 +375,13 @@ void RegisterAttentionOps(OpRegistry& r) {
   r.Mutable(OpKind::kScaledDotProductAttention).seq_layout = &SdpaSeqLayout;
   r.Mutable(OpKind::kSdpaForward).seq_layout = &ops::SeqLayoutForwardOnly;
   r.Mutable(OpKind::kSdpaBackward).seq_layout = &ops::SeqLayoutForwardOnly;
+  // Precision: RoPE angles in fp32, cos / sin cast to x's dtype (HF);
+  // attention in the compute dtype (the flash kernels accumulate in fp32;
+  // sdpa_forward's logsumexp is f32); the backward takes what it is given.
+  r.Mutable(OpKind::kApplyRope).precision = PrecisionRule::kFp32Internal;
+  r.Mutable(OpKind::kScaledDotProductAttention).precision = PrecisionRule::kLowPrecision;
+  r.Mutable(OpKind::kSdpaForward).precision = PrecisionRule::kLowPrecision;
+  r.Mutable(OpKind::kSdpaBackward).precision = PrecisionRule::kFollowOperands;
   // Cost and result strides.
   using ops::SetCostAndStrides;
   SetCostAndStrides(r, OpKind::kApplyRope, &ApplyRopeCost, &LikeFirstOperand);

@@ -305,6 +305,9 @@ void RegisterBackwardOps(OpRegistry& r) {
                    OpKind::kLayerNormBackward, OpKind::kCrossEntropyBackward,
                    OpKind::kSliceBackward, OpKind::kSumToShape, OpKind::kMeanBackward}) {
     r.Mutable(k).seq_layout = &ops::SeqLayoutForwardOnly;
+    // Emitted by autodiff after the mixed-precision pass: the dtypes of the
+    // forward values and gradients they are given.
+    r.Mutable(k).precision = PrecisionRule::kFollowOperands;
   }
   // Cost and result strides: the elementwise backward ops are TensorIterator
   // kernels over (grad, x); the others allocate fresh, contiguous results.

@@ -163,6 +163,9 @@ void RegisterCollectiveOps(OpRegistry& r) {
   for (OpKind k : {OpKind::kAllToAll, OpKind::kAllReduce, OpKind::kAllGather,
                    OpKind::kReduceScatter, OpKind::kLocalChunk}) {
     r.Mutable(k).seq_layout = &ops::SeqLayoutForwardOnly;
+    // Communication moves the dtype it is given (bf16 all-to-alls after the
+    // mixed-precision pass).
+    r.Mutable(k).precision = PrecisionRule::kFollowOperands;
   }
   // Cost and result strides.
   using ops::SetCostAndStrides;

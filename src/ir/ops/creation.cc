@@ -42,6 +42,9 @@ void RegisterCreationOps(OpRegistry& r) {
                        &ArangeShape));
   r.Mutable(OpKind::kFull).seq_layout = &ops::SeqLayoutReplicated;
   r.Mutable(OpKind::kArange).seq_layout = &ops::SeqLayoutReplicated;
+  // Precision: no operands; the dtype attribute says it.
+  r.Mutable(OpKind::kFull).precision = PrecisionRule::kFollowOperands;
+  r.Mutable(OpKind::kArange).precision = PrecisionRule::kFollowOperands;
   // Cost (no FLOPs, the result written) and result strides: fresh, contiguous.
   ops::SetCostAndStrides(r, OpKind::kFull, &ops::PerElementCost<0>, &FreshContiguous);
   ops::SetCostAndStrides(r, OpKind::kArange, &ops::PerElementCost<0>, &FreshContiguous);

@@ -114,6 +114,15 @@ void RegisterElementwiseOps(OpRegistry& r) {
                    OpKind::kCast}) {
     r.Mutable(k).seq_layout = &ops::SeqLayoutBroadcast;
   }
+  // Precision: arithmetic and activations in the compute dtype; a mask
+  // (bool result) and a user's explicit cast take what they are given.
+  for (OpKind k : {OpKind::kAdd, OpKind::kSub, OpKind::kMul, OpKind::kDiv, OpKind::kNeg,
+                   OpKind::kExp, OpKind::kLog, OpKind::kRsqrt, OpKind::kSqrt, OpKind::kPow,
+                   OpKind::kSilu, OpKind::kGelu, OpKind::kSoftplus, OpKind::kDropout}) {
+    r.Mutable(k).precision = PrecisionRule::kLowPrecision;
+  }
+  r.Mutable(OpKind::kNotEqual).precision = PrecisionRule::kFollowOperands;
+  r.Mutable(OpKind::kCast).precision = PrecisionRule::kFollowOperands;
   // Cost (FLOPs per element: a transcendental counts 4) and result strides:
   // TensorIterator orders the output like the operands.
   using ops::PerElementCost;

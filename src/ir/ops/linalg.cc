@@ -139,6 +139,10 @@ void RegisterLinalgOps(OpRegistry& r) {
   r.Mutable(OpKind::kEmbedding).seq_layout = &EmbeddingSeqLayout;
   r.Mutable(OpKind::kLinear).seq_layout = &LinearSeqLayout;
   r.Mutable(OpKind::kMatMul).seq_layout = &MatMulSeqLayout;
+  // Precision: GEMMs and the gather run in the compute dtype.
+  for (OpKind k : {OpKind::kEmbedding, OpKind::kLinear, OpKind::kMatMul}) {
+    r.Mutable(k).precision = PrecisionRule::kLowPrecision;
+  }
   // Cost (an embedding is a gather: no FLOPs) and result strides: fresh, contiguous.
   ops::SetCostAndStrides(r, OpKind::kEmbedding, &ops::PerElementCost<0>, &FreshContiguous);
   ops::SetCostAndStrides(r, OpKind::kLinear, &LinearCost, &FreshContiguous);

@@ -209,6 +209,16 @@ void RegisterReductionOps(OpRegistry& r) {
   r.Mutable(OpKind::kRmsNorm).seq_layout = &NormSeqLayout;
   r.Mutable(OpKind::kLayerNorm).seq_layout = &NormSeqLayout;
   r.Mutable(OpKind::kCrossEntropy).seq_layout = &CrossEntropySeqLayout;
+  // Precision: normalizations, softmax and the sums take low-precision x and
+  // keep their statistics / accumulators in fp32 inside the kernel (ATen's
+  // CPU reductions accumulate bf16 in float; rms_norm normalizes in fp32 as
+  // HF's LlamaRMSNorm); the loss and log_softmax compute in fp32.
+  for (OpKind k : {OpKind::kSoftmax, OpKind::kSum, OpKind::kMean, OpKind::kRmsNorm,
+                   OpKind::kLayerNorm}) {
+    r.Mutable(k).precision = PrecisionRule::kFp32Internal;
+  }
+  r.Mutable(OpKind::kLogSoftmax).precision = PrecisionRule::kFp32;
+  r.Mutable(OpKind::kCrossEntropy).precision = PrecisionRule::kFp32;
   // Cost and result strides: fresh and contiguous, except rms_norm's result
   // (an elementwise product) ordered like x.
   using ops::SetCostAndStrides;

@@ -315,6 +315,11 @@ void RegisterShapeOps(OpRegistry& r) {
   for (OpKind k : {OpKind::kSlice, OpKind::kCat, OpKind::kSplit}) {
     r.Mutable(k).seq_layout = &SliceCatSplitSeqLayout;
   }
+  // Precision: moving elements keeps their dtype.
+  for (OpKind k : {OpKind::kReshape, OpKind::kTranspose, OpKind::kPermute, OpKind::kExpand,
+                   OpKind::kSlice, OpKind::kCat, OpKind::kSplit}) {
+    r.Mutable(k).precision = PrecisionRule::kFollowOperands;
+  }
   // Cost (views move nothing; cat copies) and result strides.
   using ops::SetCostAndStrides;
   SetCostAndStrides(r, OpKind::kReshape, &ops::ViewCost, &ReshapeStrides);

@@ -250,6 +250,11 @@ std::vector<std::string> CheckGraph(const std::string& text, const ExecOptions& 
     for (size_t i = 0; i < n->num_results(); ++i) {
       const at::Tensor& out = ctx.outputs()[i];
       values[n->result(i)] = out;
+      if (out.scalar_type() != ToScalarType(n->result(i)->dtype())) {
+        fail(fmt::format("result {} is {}, the type says {}", i,
+                         c10::toString(out.scalar_type()), ir::DTypeName(n->result(i)->dtype())));
+        continue;
+      }
       const std::vector<int64_t> sizes = out.sizes().vec();
       std::vector<int64_t> declared_sizes;
       for (const ir::DimExpr& d : n->result(i)->type().dims) {
@@ -327,6 +332,56 @@ TEST(OpDeclarationTest, KernelsProduceTheDeclaredLayouts) {
     if (!covered.contains(kind)) missing.push_back(std::string(ir::OpKindName(kind)));
   }
   EXPECT_TRUE(missing.empty()) << "ops no graph here runs (add one):" << Join(missing);
+}
+
+/// `text` with every f32 value and dtype attribute in `dtype` ("bf16"),
+/// except the attention logsumexp [2, 4, 6], which is f32 by definition.
+std::string InDType(std::string text, const std::string& dtype) {
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+           {"f32[", dtype + "["}, {"dtype=f32", "dtype=" + dtype}}) {
+    for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at)) {
+      text.replace(at, from.size(), to);
+      at += to.size();
+    }
+  }
+  const std::string lse = dtype + "[2, 4, 6]";
+  for (size_t at = text.find(lse); at != std::string::npos; at = text.find(lse, at)) {
+    text.replace(at, lse.size(), "f32[2, 4, 6]");
+  }
+  return text;
+}
+
+// Mixed precision: every kernel takes bf16 / f16 operands and returns the
+// dtypes shape inference declares (the executor checks them), with the same
+// layouts as in f32.
+TEST(OpDeclarationTest, KernelsKeepTheDeclaredLowPrecisionDTypes) {
+  for (const std::string dtype : {"bf16", "f16"}) {
+    SCOPED_TRACE(dtype);
+    at::manual_seed(3);
+    std::set<ir::OpKind> covered;
+    std::vector<std::string> failures;
+    for (const char* text :
+         {kLinalg, kElementwise, kReduction, kShape, kAttention, kCreation, kBackward}) {
+      for (std::string& f : CheckGraph(InDType(text, dtype), {}, covered)) {
+        failures.push_back(std::move(f));
+      }
+    }
+    std::mutex mu;
+    testing::RunRanks(2, [&](CommWorld& world) {
+      CommMesh mesh = BuildCommMesh(world, {1, 2});
+      ExecOptions options;
+      options.mesh_axes["sp"] = mesh.sp.get();
+      std::set<ir::OpKind> rank_covered;
+      std::vector<std::string> rank_failures =
+          CheckGraph(InDType(kCollective, dtype), options, rank_covered);
+      std::lock_guard<std::mutex> lock(mu);
+      for (std::string& f : rank_failures) {
+        failures.push_back(fmt::format("rank {}: {}", world.rank(), f));
+      }
+    });
+    EXPECT_TRUE(failures.empty()) << failures.size() << " mismatches:" << Join(failures);
+    EXPECT_EQ(covered.size(), static_cast<size_t>(ir::kNumOpKinds - 5));  // all but collectives
+  }
 }
 
 }  // namespace
