@@ -97,9 +97,8 @@ StatusOr<PolicyPlan> TryBuildPlan(const frontend::ModelConfig& config, const Pla
                                   ir::DType dtype, passes::CheckpointPolicy policy,
                                   int64_t budget = 0, ir::DimBindings budget_bindings = {}) {
   const auto start = std::chrono::steady_clock::now();
-  frontend::CausalLmOptions trace;
-  trace.dtype = dtype;
-  AUTOSP_ASSIGN_OR_RETURN(frontend::TracedModel model, frontend::BuildCausalLm(config, trace));
+  // Traced in fp32 and lowered by the mixed-precision pass, as the trainer does.
+  AUTOSP_ASSIGN_OR_RETURN(frontend::TracedModel model, frontend::BuildCausalLm(config, {}));
   PolicyPlan p;
   p.policy = std::string(passes::CheckpointPolicyName(policy)) + (budget > 0 ? "+budget" : "");
   p.graph = std::move(model.graph);
@@ -110,6 +109,7 @@ StatusOr<PolicyPlan> TryBuildPlan(const frontend::ModelConfig& config, const Pla
   lower.memory_budget_bytes = budget;
   lower.budget_bindings = std::move(budget_bindings);
   lower.cost_target = CostTargetOf(a);
+  lower.compute_dtype = dtype;
   // As the trainer compiles: gradients left partial over SP for ZeRO's one
   // reduction over the world, streamed into its buffers as they are made.
   lower.sync_gradients = false;

@@ -100,6 +100,10 @@ Status Engine::Compile() {
   // ZeRO reduces the gradients over the whole world itself, as they come.
   options.sync_gradients = false;
   options.stream_gradients = true;
+  // bf16 / fp16: the mixed-precision pass; the optimizer keeps fp32 masters.
+  options.compute_dtype = config_.ComputeType() == FloatType::kBf16   ? ir::DType::kBF16
+                          : config_.ComputeType() == FloatType::kFp16 ? ir::DType::kF16
+                                                                      : ir::DType::kF32;
   if (options.memory_budget_bytes > 0) options.budget_seq_len = config_.data.seq_len;
   std::map<std::string, at::Tensor> init;
   if (model_.config.has_value()) {
@@ -138,10 +142,6 @@ Status Engine::Compile() {
   ZeroOptions zero;
   zero.stage = config_.zero_stage;
   const FloatType compute = config_.ComputeType();
-  if (compute != FloatType::kFp32) {
-    return Unimplemented("\"{}.enabled\": low-precision training needs the mixed-precision pass",
-                         FloatTypeName(compute));
-  }
   zero.param_dtype = ToScalarType(compute);
   // DeepSpeed's defaults: fp32 accumulation at stage 0 (its bf16 optimizer),
   // the compute dtype at stages 1 and 2; reduced in the accumulation dtype.

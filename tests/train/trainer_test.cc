@@ -174,6 +174,34 @@ TEST(TrainerTest, Dp2Sp2EqualsOneDeviceWithTheSameGlobalBatch) {
   EXPECT_LE(MaxWeightError(four.last_checkpoint, one.last_checkpoint), 1e-4);
 }
 
+// bf16 with ZeRO-2 over a DP x SP mesh: bf16 working weights, bf16 gradient
+// buckets reduce-scattered as they fill, fp32 master shards; the state is
+// what the plan says; the checkpoint keeps fp32 masters, and resumes into an
+// fp32 run on one rank.
+TEST(TrainerTest, Bf16Zero2OnDp2Sp2ResumesIntoFp32) {
+  const std::string dir = TempDir("bf16_z2").string();
+  TrainReport r = Train(Parse(Config(R"("train_batch_size": 4, "train_micro_batch_size_per_gpu": 1,
+      "gradient_accumulation_steps": 2, "sequence_parallel_size": 2, "bf16": {"enabled": true},
+      "zero_optimization": {"stage": 2, "reduce_bucket_size": 700})")),
+                        4, Opts(4, dir));
+  ASSERT_EQ(r.losses.size(), 4u);
+  EXPECT_LT(r.losses.back(), r.losses.front()) << "the loss should fall";
+  const int64_t params = r.state_bytes.weights / 2;  // bf16, padded to the world
+  const TrainingStateBytes plan = PlanTrainingState(params, 4, 2, 2, 2);
+  EXPECT_EQ(r.state_bytes.weights, plan.weights);
+  EXPECT_EQ(r.state_bytes.gradients, plan.gradients);
+  EXPECT_EQ(r.state_bytes.master, plan.master);
+  EXPECT_EQ(r.state_bytes.moments, plan.moments);
+  EXPECT_EQ(r.state_bytes.master * 4, params * 4) << "an fp32 master shard of 1/4";
+  for (const auto& [name, t] : Weights(r.last_checkpoint)) {
+    EXPECT_EQ(t.scalar_type(), at::kFloat) << name << ": checkpoints keep the fp32 masters";
+  }
+  TrainReport resumed = Train(Parse(Config(R"("train_batch_size": 4, "train_micro_batch_size_per_gpu": 4)")),
+                              1, Opts(6, "", r.last_checkpoint));
+  ASSERT_EQ(resumed.losses.size(), 2u);
+  EXPECT_NEAR(resumed.losses[0], r.losses.back(), 0.1 * r.losses.back());
+}
+
 TEST(TrainerTest, GradientAccumulationEqualsALargerMicroBatch) {
   TrainOptions big = Opts(3, TempDir("big").string());
   TrainOptions acc = Opts(3, TempDir("acc").string());
