@@ -75,6 +75,11 @@ StatusOr<std::unique_ptr<Engine>> Engine::Initialize(const DsConfig& config, Mod
     return InvalidArgument("no model: give an HF config (\"model\" in the config or --model) or "
                            "a model function");
   }
+  if (config.ComputeType() == FloatType::kFp16) {
+    // fp16 needs dynamic loss scaling (config.fp16_scaling), not built yet.
+    return Unimplemented("\"fp16.enabled\": fp16 training with loss scaling is not implemented "
+                         "yet; use \"bf16\": {{\"enabled\": true}}");
+  }
   std::unique_ptr<Engine> engine(new Engine());
   engine->config_ = config;
   engine->model_ = std::move(model);

@@ -11,9 +11,9 @@
 // The model is a zoo config (HF config.json) or a user's function that traces
 // its own model with the public frontend API (tracer.h, functional.h). The
 // engine owns the DP x SP mesh of this rank (rank = dp_index * SP + sp_index),
-// the parameters (fp32, HF names, identical on every rank after
-// initialisation from the seed), the accumulated gradients and the ZeRO
-// optimizer. SP ranks of one DP replica must be given the same batch (each
+// the ZeRO optimizer, which owns the parameters (working copies in the
+// compute dtype, HF names, identical on every rank after initialisation from
+// the seed; fp32 masters), the accumulated gradients and the Adam state. SP ranks of one DP replica must be given the same batch (each
 // keeps its sequence shard); DP replicas are given different batches.
 #pragma once
 
