@@ -112,7 +112,14 @@ StatusOr<GradInfo> Differentiate(Graph& graph, const AutodiffOptions& options) {
 
   // Step 3.
   std::vector<Node*> forward = graph.NodeList();
-  {
+  if (options.loss_scale_input) {
+    // d(loss_scale * loss) / d loss: every gradient comes out scaled.
+    if (loss->dtype() != ir::DType::kF32) {
+      return InvalidArgument("loss scaling needs an f32 loss, got {}", loss->type().ToString());
+    }
+    info.loss_scale_input = graph.inputs().size();
+    grads[loss] = graph.AddInput("loss_scale", ir::TensorType(ir::DType::kF32, {}));
+  } else {
     AUTOSP_ASSIGN_OR_RETURN(
         Value * seed,
         builder.Emit(OpKind::kFull, {},

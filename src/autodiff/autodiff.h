@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <vector>
 
 #include "ir/graph.h"
@@ -16,6 +17,10 @@ namespace autosp::autodiff {
 struct AutodiffOptions {
   /// Which graph output is the loss; it must be a floating scalar.
   size_t loss_output = 0;
+  /// Seed the backward with a new graph input `loss_scale` (an f32 scalar,
+  /// appended after the existing inputs) instead of 1: fp16 loss scaling.
+  /// Every gradient output is then loss_scale times the gradient.
+  bool loss_scale_input = false;
 };
 
 /// Where the gradients went.
@@ -26,6 +31,8 @@ struct GradInfo {
   std::vector<ir::Value*> params;
   /// ... and the graph output index holding its gradient (same type).
   std::vector<size_t> grad_output_index;
+  /// With AutodiffOptions::loss_scale_input: the index of the `loss_scale` input.
+  std::optional<size_t> loss_scale_input;
 };
 
 /// Makes `graph` the joint graph: appends the backward (seeded with

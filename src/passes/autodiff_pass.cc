@@ -11,6 +11,14 @@ class AutodiffPass final : public Pass {
   std::string_view description() const override {
     return "reverse-mode autodiff: the joint forward+backward graph, one gradient per parameter";
   }
+  Status SetOption(std::string_view key, std::string_view value) override {
+    if (key != "loss_scale_input") return Pass::SetOption(key, value);
+    if (value != "true" && value != "false") {
+      return InvalidArgument("autodiff option loss_scale_input={}: allowed: true or false", value);
+    }
+    options_.loss_scale_input = value == "true";
+    return Status::Ok();
+  }
   StatusOr<bool> Run(ir::Graph& graph) override {
     if (graph.num_forward_outputs()) {
       return InvalidArgument("graph @{} is already differentiated (its return has "

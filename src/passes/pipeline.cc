@@ -15,7 +15,7 @@ void BuildTrainingPipeline(PassManager& pm, const TrainingPipelineOptions& optio
     for (auto& pass : CreateSpPasses()) pm.AddPass(std::move(pass));
   }
   if (!options.differentiate) return;
-  pm.AddPass(CreateAutodiffPass({}, &out->grads));
+  pm.AddPass(CreateAutodiffPass({.loss_scale_input = options.loss_scale_input}, &out->grads));
   if (options.sp > 1 && options.sync_gradients) pm.AddPass(CreateSpSyncGradientsPass());
   if (options.checkpoint != CheckpointPolicy::kNone) {
     ActivationCheckpointOptions ckpt;

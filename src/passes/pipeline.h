@@ -40,6 +40,9 @@ struct TrainingPipelineOptions {
   /// (runtime::ExecOptions::stream_outputs_from): the checkpoint pass's
   /// budget plan lets them die after their last use.
   bool stream_gradients = false;
+  /// fp16 loss scaling: autodiff seeds the backward with a new f32 scalar
+  /// input `loss_scale` (LoweredGraph::grads.loss_scale_input says where).
+  bool loss_scale_input = false;
   /// Activation checkpointing; kNone adds no checkpoint pass.
   CheckpointPolicy checkpoint = CheckpointPolicy::kNone;
   /// sac only; 0: no budget. Checked at budget_bindings.

@@ -47,6 +47,7 @@ StatusOr<CompiledStep> CompileTracedModel(frontend::TracedModel model,
   lower.memory_budget_bytes = options.memory_budget_bytes;
   lower.sync_gradients = options.sync_gradients;
   lower.stream_gradients = options.stream_gradients;
+  lower.loss_scale_input = options.loss_scale_input;
   if (options.budget_seq_len > 0) lower.budget_bindings = {{"B", 1}, {"S", options.budget_seq_len}};
   lower.cost_target = HostCostTarget();
   if (!options.dump_dir.empty()) {
@@ -68,7 +69,8 @@ StatusOr<std::vector<at::Tensor>> CompiledStep::Run(const std::vector<at::Tensor
                                                     const at::Tensor& labels,
                                                     const at::Tensor& position_ids,
                                                     const at::Tensor& attention_mask,
-                                                    const runtime::OutputSink& sink) {
+                                                    const runtime::OutputSink& sink,
+                                                    double loss_scale) {
   if (params.size() != model.num_parameters) {
     return InvalidArgument("expected {} parameter tensors, got {}", model.num_parameters,
                            params.size());
@@ -83,6 +85,11 @@ StatusOr<std::vector<at::Tensor>> CompiledStep::Run(const std::vector<at::Tensor
       return InvalidArgument("this model takes an attention_mask input; none was given");
     }
     inputs[model.attention_mask_index] = attention_mask;
+  }
+  if (grads.loss_scale_input) {
+    inputs[*grads.loss_scale_input] = at::scalar_tensor(loss_scale, at::kFloat);
+  } else if (loss_scale != 1.0) {
+    return InvalidArgument("loss scale {} given to a step compiled without loss scaling", loss_scale);
   }
   return executor->Run(inputs, sink);
 }

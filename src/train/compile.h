@@ -53,6 +53,9 @@ struct CompileOptions {
   /// Parameters are then fed, and gradients returned, in that dtype; the loss
   /// is f32.
   ir::DType compute_dtype = ir::DType::kF32;
+  /// fp16 loss scaling: the step takes the loss scale as an input and
+  /// returns every gradient multiplied by it (the loss itself is not).
+  bool loss_scale_input = false;
 };
 
 /// The machine this process's kernels run on, for the cost model: LibTorch's
@@ -75,7 +78,8 @@ struct CompiledStep {
                                         const at::Tensor& input_ids, const at::Tensor& labels,
                                         const at::Tensor& position_ids,
                                         const at::Tensor& attention_mask = at::Tensor(),
-                                        const runtime::OutputSink& sink = {});
+                                        const runtime::OutputSink& sink = {},
+                                        double loss_scale = 1.0);
 };
 
 /// Compiles `config` for training: BuildCausalLm, then the lowering pipeline

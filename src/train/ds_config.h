@@ -141,8 +141,8 @@ struct BatchPlan {
 };
 
 /// Parses a config's JSON text. `source_name` opens errors; `base_dir`
-/// resolves a relative `model` or `data.path`. `on_cpu`: fp16 falls back to
-/// fp32 with a warning (bf16 runs on CPUs too).
+/// resolves a relative `model` or `data.path`. `on_cpu`: fp16 gets a
+/// warning that it is slow there (bf16 is the fast low precision on CPUs).
 StatusOr<DsConfig> ParseDsConfig(const std::string& json_text, const std::string& source_name,
                                  const std::string& base_dir = "", bool on_cpu = true);
 

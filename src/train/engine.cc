@@ -16,6 +16,7 @@
 #include "runtime/comm/comm_world.h"
 #include "runtime/comm/communicator.h"
 #include "runtime/comm/in_process_communicator.h"
+#include "train/loss_scaler.h"
 #include "train/scheduler.h"
 
 namespace autosp::train {
@@ -75,11 +76,6 @@ StatusOr<std::unique_ptr<Engine>> Engine::Initialize(const DsConfig& config, Mod
     return InvalidArgument("no model: give an HF config (\"model\" in the config or --model) or "
                            "a model function");
   }
-  if (config.ComputeType() == FloatType::kFp16) {
-    // fp16 needs dynamic loss scaling (config.fp16_scaling), not built yet.
-    return Unimplemented("\"fp16.enabled\": fp16 training with loss scaling is not implemented "
-                         "yet; use \"bf16\": {{\"enabled\": true}}");
-  }
   std::unique_ptr<Engine> engine(new Engine());
   engine->config_ = config;
   engine->model_ = std::move(model);
@@ -109,6 +105,9 @@ Status Engine::Compile() {
   options.compute_dtype = config_.ComputeType() == FloatType::kBf16   ? ir::DType::kBF16
                           : config_.ComputeType() == FloatType::kFp16 ? ir::DType::kF16
                                                                       : ir::DType::kF32;
+  // fp16: the backward is seeded with the loss scale (loss_scaler.h).
+  options.loss_scale_input = config_.ComputeType() == FloatType::kFp16;
+  if (options.loss_scale_input) loss_scaler_ = std::make_unique<LossScaler>(config_.fp16_scaling);
   if (options.memory_budget_bytes > 0) options.budget_seq_len = config_.data.seq_len;
   std::map<std::string, at::Tensor> init;
   if (model_.config.has_value()) {
@@ -192,13 +191,18 @@ StatusOr<double> Engine::Step(const AutoSpInputs& shard) {
   optimizer_->BeginMicroBatch();
   AUTOSP_ASSIGN_OR_RETURN(std::vector<at::Tensor> out,
                           compiled_->Run(params_, shard.input_ids, shard.labels,
-                                         shard.position_ids, mask, sink));
+                                         shard.position_ids, mask, sink,
+                                         loss_scaler_ ? loss_scaler_->scale() : 1.0));
   AUTOSP_RETURN_IF_ERROR(optimizer_->EndMicroBatch());
   peak_bytes_ = std::max(peak_bytes_, compiled_->executor->stats().peak_bytes);
   const double loss = out[0].item<double>();
   loss_sum_ += loss;
   ++micro_steps_;
   return loss;
+}
+
+int64_t Engine::global_step() const {
+  return (optimizer_ ? optimizer_->step() : 0) + skipped_steps_;
 }
 
 double Engine::NextLearningRate() const {
@@ -213,10 +217,19 @@ StatusOr<OptimizerStepResult> Engine::OptimizerStep() {
   }
   OptimizerStepResult result;
   result.lr = NextLearningRate();
+  const double scale = loss_scaler_ ? loss_scaler_->scale() : 1.0;
   AUTOSP_ASSIGN_OR_RETURN(const ZeroStepResult z,
-                          optimizer_->Step(result.lr, config_.gradient_clipping));
+                          optimizer_->Step(result.lr, config_.gradient_clipping, scale,
+                                           /*skip_if_not_finite=*/loss_scaler_ != nullptr));
   result.grad_norm = z.grad_norm;
-  result.step = optimizer_->step();
+  if (loss_scaler_) {
+    result.loss_scale = scale;
+    result.skipped = z.skipped;
+    loss_scaler_->Update(z.skipped);
+    result.next_loss_scale = loss_scaler_->scale();
+    if (z.skipped) ++skipped_steps_;
+  }
+  result.step = global_step();
   at::Tensor loss = at::tensor({loss_sum_ / static_cast<double>(plan_.accumulation)}, at::kDouble);
   if (mesh_.dp->size() > 1) {
     AUTOSP_RETURN_IF_ERROR(mesh_.dp->TryAllReduce(loss, runtime::ReduceOp::kAvg));
@@ -240,6 +253,7 @@ StatusOr<std::vector<std::pair<std::string, at::Tensor>>> Engine::GatherOptimize
 Status Engine::LoadState(const std::map<std::string, at::Tensor>& weights,
                          const std::map<std::string, at::Tensor>& optimizer_state, int64_t step) {
   if (!optimizer_) return InvalidArgument("LoadState before Compile");
+  skipped_steps_ = 0;  // the checkpoint's step counts updates only
   return optimizer_->LoadState(weights, optimizer_state, step);
 }
 

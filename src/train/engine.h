@@ -43,6 +43,8 @@ class InProcessHub;
 
 namespace autosp::train {
 
+class LossScaler;
+
 /// Traces a user's model. It must return a TracedModel with the causal-LM
 /// input contract (causal_lm.h): parameters first, then input_ids, labels and
 /// position_ids tagged with their roles, and the scalar loss as output 0.
@@ -72,6 +74,10 @@ struct OptimizerStepResult {
   double loss = 0;       ///< mean loss of the step's micro-batches over all ranks
   double lr = 0;         ///< learning rate this update used
   double grad_norm = 0;  ///< global gradient norm before clipping
+  /// fp16: the gradients overflowed, nothing was updated (the step still counts).
+  bool skipped = false;
+  double loss_scale = 0;       ///< fp16: the scale this step's backward used
+  double next_loss_scale = 0;  ///< fp16: the scale the next one uses
 };
 
 class Engine {
@@ -125,8 +131,9 @@ class Engine {
   /// compute dtype) and their HF names, in graph-input order. Valid after Compile.
   const std::vector<at::Tensor>& parameters() const { return params_; }
   const std::vector<std::string>& parameter_names() const { return names_; }
-  /// Optimizer updates done (the global step).
-  int64_t global_step() const { return optimizer_ ? optimizer_->step() : 0; }
+  /// Optimizer steps done (the global step; fp16 steps skipped for overflow
+  /// included, as DeepSpeed counts them).
+  int64_t global_step() const;
   /// The learning rate the next OptimizerStep uses.
   double NextLearningRate() const;
   /// Largest executor peak (bytes) of any Step on this rank so far.
@@ -166,6 +173,8 @@ class Engine {
   double loss_sum_ = 0;
   int64_t micro_steps_ = 0;
   std::unique_ptr<ZeroOptimizer> optimizer_;
+  std::unique_ptr<LossScaler> loss_scaler_;  ///< fp16 only
+  int64_t skipped_steps_ = 0;
   int64_t peak_bytes_ = 0;
 };
 

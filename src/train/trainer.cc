@@ -129,6 +129,12 @@ StatusOr<TrainReport> RunTraining(const DsConfig& config, const TrainOptions& op
       AUTOSP_RETURN_IF_ERROR(engine->Step(inputs).status());
     }
     AUTOSP_ASSIGN_OR_RETURN(OptimizerStepResult r, engine->OptimizerStep());
+    if (r.skipped) {
+      say(fmt::format("step {}: fp16 gradients overflowed, update skipped; loss scale {:g} -> {:g}",
+                      r.step, r.loss_scale, r.next_loss_scale));
+    }
+    report.skipped_steps += r.skipped ? 1 : 0;
+    report.loss_scales.push_back(r.loss_scale);
     state.step = r.step;
     state.data_position += plan.train_batch_size;
     report.losses.push_back(r.loss);

@@ -192,7 +192,8 @@ Status ZeroOptimizer::PublishWeights() {
   return Status::Ok();
 }
 
-StatusOr<ZeroStepResult> ZeroOptimizer::Step(double lr, double max_norm) {
+StatusOr<ZeroStepResult> ZeroOptimizer::Step(double lr, double max_norm, double loss_scale,
+                                             bool skip_if_not_finite) {
   const double inv_dp = 1.0 / static_cast<double>(options_.dp_size);
   const bool distributed = world_->size() > 1;
   at::Tensor g;  // this rank's part of the reduced gradient, fp32
@@ -222,14 +223,19 @@ StatusOr<ZeroStepResult> ZeroOptimizer::Step(double lr, double max_norm) {
   at::Tensor sq = at::linalg_vector_norm(g, 2, {}, false, at::kDouble).pow(2).reshape({1});
   if (parts() > 1) AUTOSP_RETURN_IF_ERROR(world_->TryAllReduce(sq, runtime::ReduceOp::kSum));
   ZeroStepResult result;
-  result.grad_norm = std::sqrt(sq.item<double>());
-  if (max_norm > 0) {
-    const double coef = max_norm / (result.grad_norm + 1e-6);
-    if (coef < 1.0) {
-      g.mul_(coef);
-      result.clipped = true;
-    }
+  result.grad_norm = std::sqrt(sq.item<double>()) / loss_scale;
+  if (skip_if_not_finite && !std::isfinite(result.grad_norm)) {
+    result.skipped = true;
+    if (flat_grad_.defined()) flat_grad_.zero_();
+    if (shard_grad_.defined()) shard_grad_.zero_();
+    return result;
   }
+  double coef = 1.0 / loss_scale;  // unscale and clip in one pass
+  if (max_norm > 0 && max_norm / (result.grad_norm + 1e-6) < 1.0) {
+    coef *= max_norm / (result.grad_norm + 1e-6);
+    result.clipped = true;
+  }
+  if (coef != 1.0) g.mul_(coef);
   ++step_;
   AdamUpdate(config_, lr, step_, master_, g, state_);
   AUTOSP_RETURN_IF_ERROR(PublishWeights());

@@ -72,8 +72,10 @@ struct ZeroOptions {
 
 /// What one optimizer step did.
 struct ZeroStepResult {
-  double grad_norm = 0;  ///< global norm before clipping
+  double grad_norm = 0;  ///< global norm before clipping (of the unscaled gradient)
   bool clipped = false;
+  /// The gradient was not finite (fp16 overflow): nothing was updated.
+  bool skipped = false;
 };
 
 /// The optimizer of one rank; owns the parameters. Not copyable.
@@ -105,12 +107,15 @@ class ZeroOptimizer {
   /// Ends a micro-batch; the error names a parameter that got no gradient (stage 2).
   Status EndMicroBatch();
 
-  /// Reduces the accumulated gradients over the world (stages 0, 1), clips
-  /// to `max_norm` (0: no clipping), applies Adam with `lr`, writes the new
-  /// weights into the parameters (all-gathering the shards in param_dtype)
-  /// and zeroes the gradients. Collectives over the world (a failed one is a
-  /// kUnavailable Status).
-  StatusOr<ZeroStepResult> Step(double lr, double max_norm);
+  /// Reduces the accumulated gradients over the world (stages 0, 1), divides
+  /// them by `loss_scale`, clips to `max_norm` (0: no clipping), applies Adam
+  /// with `lr`, writes the new weights into the parameters (all-gathering
+  /// the shards in param_dtype) and zeroes the gradients. With
+  /// `skip_if_not_finite`, a gradient whose global norm is not finite (fp16
+  /// overflow) changes nothing but the zeroed gradients (result.skipped).
+  /// Collectives over the world (a failed one is a kUnavailable Status).
+  StatusOr<ZeroStepResult> Step(double lr, double max_norm, double loss_scale = 1.0,
+                                bool skip_if_not_finite = false);
 
   /// Optimizer updates done so far.
   int64_t step() const { return step_; }

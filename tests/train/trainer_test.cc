@@ -4,6 +4,7 @@
 // config mistakes get their exact messages.
 #include <ATen/ATen.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -200,6 +201,41 @@ TEST(TrainerTest, Bf16Zero2OnDp2Sp2ResumesIntoFp32) {
                               1, Opts(6, "", r.last_checkpoint));
   ASSERT_EQ(resumed.losses.size(), 2u);
   EXPECT_NEAR(resumed.losses[0], r.losses.back(), 0.1 * r.losses.back());
+}
+
+// fp16 with dynamic loss scaling, forced to overflow: starting at 2^40 the
+// scaled gradients overflow fp16, so steps are skipped and the scale halves
+// (hysteresis 1) until they fit; then training proceeds and the loss falls,
+// with finite fp32 master weights saved.
+TEST(TrainerTest, Fp16OverflowSkipsTheStepHalvesTheScaleAndRecovers) {
+  const std::string dir = TempDir("fp16").string();
+  TrainReport r = Train(Parse(Config(R"("train_micro_batch_size_per_gpu": 2,
+      "fp16": {"enabled": true, "loss_scale": 0, "initial_scale_power": 40,
+               "loss_scale_window": 1000, "hysteresis": 1, "min_loss_scale": 1})")),
+                        1, Opts(60, dir));
+  ASSERT_EQ(r.losses.size(), 60u);
+  ASSERT_EQ(r.loss_scales.size(), 60u);
+  EXPECT_EQ(r.loss_scales[0], std::ldexp(1.0, 40));
+  int64_t halvings = 0;
+  size_t first_update = 0;
+  for (size_t i = 0; i + 1 < r.loss_scales.size(); ++i) {
+    if (r.loss_scales[i + 1] == r.loss_scales[i]) continue;
+    EXPECT_EQ(r.loss_scales[i + 1], r.loss_scales[i] / 2) << "step " << i + 1;
+    ++halvings;
+    first_update = i + 1;
+  }
+  std::printf("fp16: %lld steps skipped, scale 2^40 -> 2^%d, loss %.4f -> %.4f\n",
+              static_cast<long long>(r.skipped_steps),
+              static_cast<int>(std::log2(r.loss_scales.back())), r.losses[first_update],
+              r.losses.back());
+  EXPECT_GE(r.skipped_steps, 1);
+  EXPECT_EQ(r.skipped_steps, halvings) << "every overflow halves the scale (hysteresis 1)";
+  ASSERT_LT(first_update + 10, r.losses.size()) << "the scale should come down within 50 steps";
+  EXPECT_LT(r.losses.back(), r.losses[first_update] - 0.1) << "training proceeds after recovery";
+  for (const auto& [name, t] : Weights(r.last_checkpoint)) {
+    EXPECT_TRUE(at::isfinite(t).all().item<bool>()) << name;
+    EXPECT_EQ(t.scalar_type(), at::kFloat) << name;
+  }
 }
 
 TEST(TrainerTest, GradientAccumulationEqualsALargerMicroBatch) {
