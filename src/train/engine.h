@@ -148,6 +148,8 @@ class Engine {
   /// The optimizer moments by "exp_avg.<name>" / "exp_avg_sq.<name>"
   /// (full, whatever the world size and ZeRO stage). A collective over the world.
   StatusOr<std::vector<std::pair<std::string, at::Tensor>>> GatherOptimizerState();
+  /// The optimizer (null before Compile): its shards, for sharded checkpoints.
+  const ZeroOptimizer* optimizer() const { return optimizer_.get(); }
   /// The full fp32 master weights by HF name (what a checkpoint keeps). A
   /// collective over the world at ZeRO stage >= 1.
   StatusOr<std::vector<std::pair<std::string, at::Tensor>>> GatherMasterWeights();

@@ -22,9 +22,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
+std::string ShardFileName(int64_t part, int64_t parts) {
+  return fmt::format("optimizer-shard-{:05d}-of-{:05d}.safetensors", part, parts);
+}
+
+/// Rank 0's files: the fp32 master weights, the RNG state, the trainer state.
 Status WriteCheckpointFiles(Engine& engine, const TrainerState& state, const fs::path& tmp,
                             const std::vector<std::pair<std::string, at::Tensor>>& weights,
-                            const std::vector<std::pair<std::string, at::Tensor>>& moments,
                             const SnapshotSaveOptions& options) {
   AUTOSP_RETURN_IF_ERROR(runtime::SaveSafetensors((tmp / "model.safetensors").string(), weights,
                                                   {{"format", "pt"}}));
@@ -32,10 +36,11 @@ Status WriteCheckpointFiles(Engine& engine, const TrainerState& state, const fs:
   if (options.fail_after_weights) {
     return Status(StatusCode::kUnavailable, "injected failure after writing the weights");
   }
-  std::vector<std::pair<std::string, at::Tensor>> opt = moments;
+  std::vector<std::pair<std::string, at::Tensor>> opt;
   opt.emplace_back("rng_state.cpu", at::detail::getDefaultCPUGenerator().get_state());
   AUTOSP_RETURN_IF_ERROR(runtime::SaveSafetensors((tmp / "optimizer.safetensors").string(), opt));
   const DsConfig& c = engine.config();
+  const ZeroLayout layout = engine.optimizer()->layout();
   nlohmann::json j = {
       {"step", state.step},
       {"data_position", state.data_position},
@@ -45,9 +50,19 @@ Status WriteCheckpointFiles(Engine& engine, const TrainerState& state, const fs:
       {"zero_stage", c.zero_stage},
       {"train_batch_size", engine.batch_plan().train_batch_size},
       {"seq_len", c.data.seq_len},
+      {"optimizer_shards",
+       {{"numel", layout.numel}, {"world", layout.world}, {"parts", layout.parts},
+        {"bucket", layout.bucket}}},
   };
   AUTOSP_RETURN_IF_ERROR(WriteFileAtomically((tmp / "trainer_state.json").string(), j.dump(2) + "\n"));
   return FsyncPath(tmp.string());
+}
+
+/// All ranks agree: ok only when every rank's status is.
+StatusOr<bool> AllOk(Engine& engine, const Status& status) {
+  at::Tensor failures = at::tensor({status.ok() ? int64_t{0} : int64_t{1}}, at::kLong);
+  AUTOSP_RETURN_IF_ERROR(engine.mesh().world->TryAllReduce(failures, runtime::ReduceOp::kSum));
+  return failures.item<int64_t>() == 0;
 }
 
 Status Unavailable(const std::string& what, const std::error_code& ec) {
@@ -58,23 +73,52 @@ Status Unavailable(const std::string& what, const std::error_code& ec) {
 
 StatusOr<std::string> SaveSnapshot(Engine& engine, const TrainerState& state,
                                    const std::string& dir, const SnapshotSaveOptions& options) {
-  // Every rank joins the gathers; only world rank 0 writes. The weights saved
-  // are the fp32 master weights, whatever the compute dtype.
+  if (engine.optimizer() == nullptr) return InvalidArgument("saving a checkpoint before Compile");
+  // The weights saved are the fp32 master weights, whatever the compute
+  // dtype (a collective at ZeRO >= 1); the moments stay sharded as trained.
   AUTOSP_ASSIGN_OR_RETURN(auto weights, engine.GatherMasterWeights());
-  AUTOSP_ASSIGN_OR_RETURN(auto moments, engine.GatherOptimizerState());
   const std::string name = fmt::format("step-{:06d}", state.step);
   const fs::path final_dir = fs::path(dir) / name;
+  auto failed = [&](const Status& status) {
+    return status.WithContext("saving checkpoint " + final_dir.string());
+  };
+
+  // Step 1: rank 0 makes the temporary directory and tells everyone its name.
   Status status = Status::Ok();
+  at::Tensor pid = at::tensor({static_cast<int64_t>(::getpid())}, at::kLong);
+  std::error_code ec;
   if (engine.rank() == 0) {
-    std::error_code ec;
     fs::create_directories(dir, ec);
-    if (ec) return Unavailable("cannot create " + dir, ec);
-    const fs::path tmp = fs::path(dir) / fmt::format(".tmp-{}.{}", name, ::getpid());
+    if (ec) status = Unavailable("cannot create " + dir, ec);
+  }
+  AUTOSP_RETURN_IF_ERROR(engine.mesh().world->TryBroadcast(pid, 0));
+  const fs::path tmp = fs::path(dir) / fmt::format(".tmp-{}.{}", name, pid.item<int64_t>());
+  if (engine.rank() == 0 && status.ok()) {
     fs::remove_all(tmp, ec);
     fs::create_directories(tmp, ec);
-    if (ec) return Unavailable("cannot create " + tmp.string(), ec);
-    status = WriteCheckpointFiles(engine, state, tmp, weights, moments, options);
-    if (status.ok()) {
+    if (ec) status = Unavailable("cannot create " + tmp.string(), ec);
+  }
+  AUTOSP_ASSIGN_OR_RETURN(bool ready, AllOk(engine, status));
+  if (!ready) {
+    return failed(status.ok() ? Status(StatusCode::kUnavailable, "rank 0 could not prepare it") : status);
+  }
+
+  // Step 2: every rank holding a part writes its moment shard; rank 0 the rest.
+  const ZeroOptimizer& opt = *engine.optimizer();
+  const ZeroLayout layout = opt.layout();
+  if (layout.parts > 1 || engine.rank() == 0) {  // at ZeRO-0 all ranks hold part 0
+    auto [m, v] = opt.MomentShards();
+    status = runtime::SaveSafetensors((tmp / ShardFileName(opt.part(), layout.parts)).string(),
+                                      {{"exp_avg", m}, {"exp_avg_sq", v}});
+  }
+  if (engine.rank() == 0 && status.ok()) {
+    status = WriteCheckpointFiles(engine, state, tmp, weights, options);
+  }
+  AUTOSP_ASSIGN_OR_RETURN(bool written, AllOk(engine, status));
+
+  // Step 3: rank 0 publishes it: rename into place, then `latest`.
+  if (engine.rank() == 0) {
+    if (written) {
       // A re-save of the same step replaces the old directory.
       const fs::path old = fs::path(dir) / fmt::format(".old-{}.{}", name, ::getpid());
       if (fs::exists(final_dir)) fs::rename(final_dir, old, ec);
@@ -84,15 +128,14 @@ StatusOr<std::string> SaveSnapshot(Engine& engine, const TrainerState& state,
       if (status.ok()) status = WriteFileAtomically((fs::path(dir) / "latest").string(), name + "\n");
       fs::remove_all(old, ec);
     }
-    if (!status.ok()) fs::remove_all(tmp, ec);
+    if (!written || !status.ok()) fs::remove_all(tmp, ec);
   }
   // Agree on the outcome so that no rank runs ahead of a failed save.
-  at::Tensor ok = at::tensor({status.ok() ? int64_t{1} : int64_t{0}}, at::kLong);
-  AUTOSP_RETURN_IF_ERROR(engine.mesh().world->TryBroadcast(ok, 0));
-  if (!status.ok()) return status.WithContext("saving checkpoint " + final_dir.string());
-  if (ok.item<int64_t>() != 1) {
+  AUTOSP_ASSIGN_OR_RETURN(bool published, AllOk(engine, status));
+  if (!status.ok()) return failed(status);
+  if (!published || !written) {
     return Status(StatusCode::kUnavailable,
-                  fmt::format("saving checkpoint {} failed on rank 0", final_dir.string()));
+                  fmt::format("saving checkpoint {} failed on another rank", final_dir.string()));
   }
   return final_dir.string();
 }
@@ -125,11 +168,45 @@ StatusOr<LoadedSnapshot> LoadSnapshot(const std::string& path) {
                           runtime::LoadSafetensors((step_dir / "model.safetensors").string()));
   AUTOSP_ASSIGN_OR_RETURN(ckpt.optimizer,
                           runtime::LoadSafetensors((step_dir / "optimizer.safetensors").string()));
+  if (j.contains("optimizer_shards")) {
+    // Moments sharded as trained: one file per part.
+    const nlohmann::json& l = j["optimizer_shards"];
+    for (const char* key : {"numel", "world", "parts", "bucket"}) {
+      if (!l.contains(key) || !l[key].is_number_integer() || l[key].get<int64_t>() < 0 ||
+          (std::string(key) != "numel" && l[key].get<int64_t>() < 1)) {
+        return ParseError("{}: \"optimizer_shards.{}\" must be a positive integer",
+                          state_path.string(), key);
+      }
+    }
+    ckpt.layout = ZeroLayout{l["numel"].get<int64_t>(), l["world"].get<int64_t>(),
+                             l["parts"].get<int64_t>(), l["bucket"].get<int64_t>()};
+    if (ckpt.layout->parts > (int64_t{1} << 20)) {
+      return ParseError("{}: {} optimizer shards is implausible", state_path.string(),
+                        ckpt.layout->parts);
+    }
+    for (int64_t part = 0; part < ckpt.layout->parts; ++part) {
+      const fs::path file = step_dir / ShardFileName(part, ckpt.layout->parts);
+      AUTOSP_ASSIGN_OR_RETURN(auto shard, runtime::LoadSafetensors(file.string()));
+      auto m = shard.find("exp_avg"), v = shard.find("exp_avg_sq");
+      if (m == shard.end() || v == shard.end()) {
+        return ParseError("{}: no exp_avg / exp_avg_sq tensor", file.string());
+      }
+      ckpt.moment_shards.emplace_back(m->second, v->second);
+    }
+  }
   return ckpt;
 }
 
 Status RestoreSnapshot(Engine& engine, const LoadedSnapshot& ckpt) {
-  AUTOSP_RETURN_IF_ERROR(engine.LoadState(ckpt.weights, ckpt.optimizer, ckpt.state.step)
+  if (engine.optimizer() == nullptr) return InvalidArgument("resuming before Compile");
+  std::map<std::string, at::Tensor> moments = ckpt.optimizer;
+  if (ckpt.layout) {
+    StatusOr<std::map<std::string, at::Tensor>> full =
+        engine.optimizer()->AssembleMoments(*ckpt.layout, ckpt.moment_shards);
+    if (!full.ok()) return full.status().WithContext("resuming from " + ckpt.path);
+    moments.merge(*full);
+  }
+  AUTOSP_RETURN_IF_ERROR(engine.LoadState(ckpt.weights, moments, ckpt.state.step)
                              .WithContext("resuming from " + ckpt.path));
   auto rng = ckpt.optimizer.find("rng_state.cpu");
   if (rng != ckpt.optimizer.end()) {

@@ -5,9 +5,17 @@
 // Layout of a save directory:
 //   DIR/latest                      the name of the newest complete checkpoint
 //   DIR/step-000005/model.safetensors      weights under HF names (fp32)
-//   DIR/step-000005/optimizer.safetensors  "exp_avg.<name>", "exp_avg_sq.<name>"
-//                                          (full, not sharded) and "rng_state.cpu"
-//   DIR/step-000005/trainer_state.json     step, data position, mesh and batch
+//   DIR/step-000005/optimizer-shard-0000i-of-0000n.safetensors
+//                                          part i of the Adam moments as trained
+//                                          ("exp_avg", "exp_avg_sq": flat fp32
+//                                          shards; one part at ZeRO-0, one per
+//                                          rank at ZeRO >= 1), written by that rank
+//   DIR/step-000005/optimizer.safetensors  "rng_state.cpu" (older checkpoints:
+//                                          also the full "exp_avg.<name>", ...)
+//   DIR/step-000005/trainer_state.json     step, data position, mesh and batch,
+//                                          and how the moments are cut
+//                                          ("optimizer_shards": numel, world,
+//                                          parts, bucket)
 //
 // Atomicity: a checkpoint is written into a temporary directory (every file
 // fsync'ed), which is then renamed to step-N; only after that is `latest`
@@ -15,16 +23,23 @@
 // leaves `latest` naming the previous complete checkpoint.
 //
 // Nothing depends on the DP or SP size of the run that wrote it: the weights
-// and moments are stored whole, by name, so a run with another mesh resumes.
+// are stored whole, by name, and the moment shards are reassembled from the
+// recorded layout (ZeroOptimizer::AssembleMoments), so a run with another
+// mesh, ZeRO stage or dtype resumes. No rank ever holds the full moments
+// while saving.
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <optional>
+#include <utility>
+#include <vector>
 #include <string>
 
 #include <ATen/core/Tensor.h>
 
 #include "support/status.h"
+#include "train/zero.h"
 
 namespace autosp::train {
 
@@ -41,7 +56,10 @@ struct LoadedSnapshot {
   std::string path;  ///< the step-N directory
   TrainerState state;
   std::map<std::string, at::Tensor> weights;
-  std::map<std::string, at::Tensor> optimizer;  ///< moments and rng_state.cpu
+  std::map<std::string, at::Tensor> optimizer;  ///< rng_state.cpu (and full moments, older format)
+  /// Sharded moments: how they were cut, and (exp_avg, exp_avg_sq) per part.
+  std::optional<ZeroLayout> layout;
+  std::vector<std::pair<at::Tensor, at::Tensor>> moment_shards;
 };
 
 struct SnapshotSaveOptions {
@@ -53,8 +71,8 @@ struct SnapshotSaveOptions {
 };
 
 /// Saves `engine` and `state` under `dir` (see above). A collective: every
-/// rank calls it (the optimizer state is gathered over DP); world rank 0
-/// writes. Returns the step directory.
+/// rank calls it; each rank writes its moment shard, world rank 0 the rest
+/// and publishes. Returns the step directory.
 StatusOr<std::string> SaveSnapshot(Engine& engine, const TrainerState& state,
                                    const std::string& dir, const SnapshotSaveOptions& options = {});
 

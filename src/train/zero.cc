@@ -52,6 +52,7 @@ StatusOr<std::unique_ptr<ZeroOptimizer>> ZeroOptimizer::Create(const std::vector
   // last is padded to a multiple of the world size.
   const int64_t world_size = world->size();
   const int64_t bucket = RoundUp(options.bucket_elements, world_size);
+  z->bucket_ = bucket;
   for (int64_t begin = 0; begin < z->numel_; begin += bucket) {
     Bucket b;
     b.begin = begin;
@@ -297,6 +298,57 @@ StatusOr<at::Tensor> ZeroOptimizer::FlatFrom(const std::map<std::string, at::Ten
     full.slice(0, offsets_[i], offsets_[i] + t.numel()).copy_(t.reshape({-1}));
   }
   return full;
+}
+
+ZeroLayout ZeroOptimizer::layout() const {
+  return {numel_, world_->size(), parts(), bucket_};
+}
+
+StatusOr<std::map<std::string, at::Tensor>> ZeroOptimizer::AssembleMoments(
+    const ZeroLayout& saved, const std::vector<std::pair<at::Tensor, at::Tensor>>& shards) const {
+  if (saved.numel != numel_) {
+    return InvalidArgument("the optimizer state is for {} parameter elements, the model has {}",
+                           saved.numel, numel_);
+  }
+  if (saved.world < 1 || saved.parts < 1 || saved.bucket < 1 || saved.bucket % saved.world != 0 ||
+      (saved.parts != 1 && saved.parts != saved.world)) {
+    return InvalidArgument("the optimizer state's layout is invalid (world {}, parts {}, bucket {})",
+                           saved.world, saved.parts, saved.bucket);
+  }
+  if (static_cast<int64_t>(shards.size()) != saved.parts) {
+    return InvalidArgument("the optimizer state has {} shards, its layout {}", shards.size(),
+                           saved.parts);
+  }
+  // The saved buckets, as Create cut them for saved.world ranks.
+  int64_t shard_size = 0;
+  const int64_t saved_padded = RoundUp(saved.numel, saved.world);
+  at::Tensor m = at::zeros({saved_padded}, at::kFloat), v = at::zeros({saved_padded}, at::kFloat);
+  std::vector<std::pair<int64_t, int64_t>> cuts;  // (begin, size) per bucket
+  for (int64_t begin = 0; begin < saved.numel; begin += saved.bucket) {
+    const int64_t real = std::min(saved.bucket, saved.numel - begin);
+    cuts.emplace_back(begin, RoundUp(real, saved.world));
+  }
+  for (const auto& [begin, size] : cuts) shard_size += size / saved.parts;
+  for (int64_t part = 0; part < saved.parts; ++part) {
+    const auto& [sm, sv] = shards[static_cast<size_t>(part)];
+    if (!sm.defined() || !sv.defined() || sm.dim() != 1 || sv.dim() != 1 ||
+        sm.numel() != shard_size || sv.numel() != shard_size) {
+      return InvalidArgument("optimizer state shard {} of {} has the wrong size (expected {} "
+                             "elements per moment)",
+                             part, saved.parts, shard_size);
+    }
+    int64_t offset = 0;
+    for (const auto& [begin, size] : cuts) {
+      const int64_t c = size / saved.parts;
+      m.slice(0, begin + part * c, begin + (part + 1) * c).copy_(sm.slice(0, offset, offset + c));
+      v.slice(0, begin + part * c, begin + (part + 1) * c).copy_(sv.slice(0, offset, offset + c));
+      offset += c;
+    }
+  }
+  std::map<std::string, at::Tensor> out;
+  for (auto& [name, t] : SplitFlat(m, "exp_avg.")) out.emplace(name, std::move(t));
+  for (auto& [name, t] : SplitFlat(v, "exp_avg_sq.")) out.emplace(name, std::move(t));
+  return out;
 }
 
 Status ZeroOptimizer::LoadState(const std::map<std::string, at::Tensor>& weights,

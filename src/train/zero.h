@@ -78,6 +78,15 @@ struct ZeroStepResult {
   bool skipped = false;
 };
 
+/// How the flat buffer was cut (what a sharded checkpoint must record to be
+/// reassembled under another world size or stage).
+struct ZeroLayout {
+  int64_t numel = 0;   ///< parameter elements
+  int64_t world = 1;   ///< ranks the buffers were padded for
+  int64_t parts = 1;   ///< shards: 1 at stage 0, else world
+  int64_t bucket = 0;  ///< elements per bucket (a multiple of world)
+};
+
 /// The optimizer of one rank; owns the parameters. Not copyable.
 class ZeroOptimizer {
  public:
@@ -132,6 +141,20 @@ class ZeroOptimizer {
   /// at stage >= 1.
   StatusOr<std::vector<std::pair<std::string, at::Tensor>>> GatherState();
 
+  /// How the buffers are cut, and this rank's shard index (< layout.parts;
+  /// at stage 0 every rank holds part 0, all of it).
+  ZeroLayout layout() const;
+  int part() const { return part_index(); }
+  /// This rank's Adam moments as flat fp32 shards (exp_avg, exp_avg_sq), as
+  /// a sharded checkpoint stores them.
+  std::pair<at::Tensor, at::Tensor> MomentShards() const { return {state_.exp_avg, state_.exp_avg_sq}; }
+  /// The full moments by "exp_avg.<name>" / "exp_avg_sq.<name>" from the
+  /// moment shards of every part of a checkpoint written under `saved`
+  /// (shards[i] is part i). Errors: another model size, a missing or
+  /// misshaped shard.
+  StatusOr<std::map<std::string, at::Tensor>> AssembleMoments(
+      const ZeroLayout& saved, const std::vector<std::pair<at::Tensor, at::Tensor>>& shards) const;
+
   /// Restores weights (by HF name, any float dtype; they become the fp32
   /// master and the working copies), what GatherState returned (from any
   /// world size or stage) and the step count. The error names a missing or
@@ -177,6 +200,7 @@ class ZeroOptimizer {
   int64_t numel_ = 0;   ///< parameters' element count
   int64_t padded_ = 0;  ///< flat buffer length
   int64_t shard_size_ = 0;
+  int64_t bucket_ = 0;  ///< elements per bucket (all but the last)
   std::vector<Bucket> buckets_;
   at::Tensor flat_params_;  ///< working parameters, param_dtype, padded_
   std::vector<at::Tensor> params_;
