@@ -157,13 +157,26 @@ StatusOr<LoadedSnapshot> LoadSnapshot(const std::string& path) {
   std::stringstream text;
   text << in.rdbuf();
   nlohmann::json j = nlohmann::json::parse(text.str(), nullptr, false);
-  if (j.is_discarded() || !j.contains("step") || !j.contains("data_position")) {
-    return ParseError("{}: not a valid trainer state", state_path.string());
+  if (j.is_discarded() || !j.is_object()) {
+    return ParseError("{}: not a valid trainer state (not a JSON object)", state_path.string());
   }
+  // Counts index the data and the schedule: whole numbers, not negative,
+  // small enough that step arithmetic cannot overflow.
+  auto count = [&](const char* key) -> StatusOr<int64_t> {
+    if (!j.contains(key)) return ParseError("{}: no \"{}\"", state_path.string(), key);
+    const nlohmann::json& v = j[key];
+    constexpr int64_t kMax = int64_t{1} << 53;
+    const bool whole = v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0);
+    if (!whole || v.get<uint64_t>() > static_cast<uint64_t>(kMax)) {
+      return ParseError("{}: \"{}\" = {}: allowed: a whole number from 0 to 2^53",
+                        state_path.string(), key, v.dump());
+    }
+    return v.get<int64_t>();
+  };
   LoadedSnapshot ckpt;
   ckpt.path = step_dir.string();
-  ckpt.state.step = j["step"].get<int64_t>();
-  ckpt.state.data_position = j["data_position"].get<int64_t>();
+  AUTOSP_ASSIGN_OR_RETURN(ckpt.state.step, count("step"));
+  AUTOSP_ASSIGN_OR_RETURN(ckpt.state.data_position, count("data_position"));
   AUTOSP_ASSIGN_OR_RETURN(ckpt.weights,
                           runtime::LoadSafetensors((step_dir / "model.safetensors").string()));
   AUTOSP_ASSIGN_OR_RETURN(ckpt.optimizer,
@@ -171,6 +184,9 @@ StatusOr<LoadedSnapshot> LoadSnapshot(const std::string& path) {
   if (j.contains("optimizer_shards")) {
     // Moments sharded as trained: one file per part.
     const nlohmann::json& l = j["optimizer_shards"];
+    if (!l.is_object()) {
+      return ParseError("{}: \"optimizer_shards\" must be an object", state_path.string());
+    }
     for (const char* key : {"numel", "world", "parts", "bucket"}) {
       if (!l.contains(key) || !l[key].is_number_integer() || l[key].get<int64_t>() < 0 ||
           (std::string(key) != "numel" && l[key].get<int64_t>() < 1)) {

@@ -8,8 +8,10 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <sstream>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "runtime/safetensors.h"
 #include "tests/runtime/comm/comm_test_util.h"
@@ -299,6 +301,36 @@ TEST(TrainerTest, ShardedOptimizerStateResumesUnderAnotherWorldAndStage) {
           << "world " << world << ", step " << i + 3;
     }
   }
+}
+
+// trainer_state.json is checked field by field: a bad step or data position
+// is an error naming the file, the key and what is allowed, never a crash.
+TEST(TrainerTest, ACorruptTrainerStateIsAClearError) {
+  const std::string dir = TempDir("corrupt_state").string();
+  TrainReport r = Train(Parse(Config(R"("train_micro_batch_size_per_gpu": 2)")), 1, Opts(1, dir));
+  const std::string path = r.last_checkpoint + "/trainer_state.json";
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string good = text.str();
+  auto load_with = [&](const std::string& key, const std::string& value) {
+    nlohmann::json j = nlohmann::json::parse(good);
+    j[key] = nlohmann::json::parse(value);
+    std::ofstream(path) << j.dump();
+    auto loaded = LoadSnapshot(r.last_checkpoint);
+    return loaded.ok() ? std::string("ok") : loaded.status().message();
+  };
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"step", "-3"}, {"step", "\"four\""}, {"step", "4.7"}, {"data_position", "-7"},
+           {"data_position", "9223372036854775807"}, {"data_position", "18446744073709551615"}}) {
+    const std::string error = load_with(key, value);
+    EXPECT_NE(error.find(fmt::format("\"{}\" = {}: allowed: a whole number from 0 to 2^53", key,
+                                     nlohmann::json::parse(value).dump())),
+              std::string::npos)
+        << key << "=" << value << ": " << error;
+  }
+  EXPECT_NE(load_with("optimizer_shards", "[1, 2]").find("must be an object"), std::string::npos);
+  EXPECT_EQ(load_with("step", "1"), "ok");
 }
 
 TEST(TrainerTest, ACheckpointLoadsWithAnotherSpSize) {
