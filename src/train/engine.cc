@@ -9,6 +9,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include <fmt/ranges.h>
 
@@ -251,10 +252,28 @@ StatusOr<std::vector<std::pair<std::string, at::Tensor>>> Engine::GatherOptimize
 }
 
 Status Engine::LoadState(const std::map<std::string, at::Tensor>& weights,
-                         const std::map<std::string, at::Tensor>& optimizer_state, int64_t step) {
+                         const std::map<std::string, at::Tensor>& optimizer_state, int64_t step,
+                         const std::optional<LossScaler::State>& scaler) {
   if (!optimizer_) return InvalidArgument("LoadState before Compile");
-  skipped_steps_ = 0;  // the checkpoint's step counts updates only
-  return optimizer_->LoadState(weights, optimizer_state, step);
+  int64_t skipped = 0;
+  if (scaler && loss_scaler_) {
+    if (!(scaler->scale > 0) || !std::isfinite(scaler->scale) || scaler->skipped < 0 ||
+        scaler->skipped > step) {
+      return InvalidArgument("the saved loss scaler state is invalid (scale {}, {} skipped of {} steps)",
+                             scaler->scale, scaler->skipped, step);
+    }
+    skipped = scaler->skipped;
+  }
+  // The optimizer counts updates (Adam's bias correction); skipped steps are not.
+  AUTOSP_RETURN_IF_ERROR(optimizer_->LoadState(weights, optimizer_state, step - skipped));
+  skipped_steps_ = skipped;
+  if (scaler && loss_scaler_) loss_scaler_->Restore(*scaler);
+  return Status::Ok();
+}
+
+std::optional<LossScaler::State> Engine::loss_scaler_state() const {
+  if (!loss_scaler_) return std::nullopt;
+  return loss_scaler_->state();
 }
 
 StatusOr<std::vector<std::pair<std::string, at::Tensor>>> Engine::GatherMasterWeights() {

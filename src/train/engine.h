@@ -33,6 +33,7 @@
 #include "support/status.h"
 #include "train/compile.h"
 #include "train/ds_config.h"
+#include "train/loss_scaler.h"
 #include "train/sp_inputs.h"
 #include "train/zero.h"
 
@@ -42,8 +43,6 @@ class InProcessHub;
 }  // namespace autosp::runtime
 
 namespace autosp::train {
-
-class LossScaler;
 
 /// Traces a user's model. It must return a TracedModel with the causal-LM
 /// input contract (causal_lm.h): parameters first, then input_ids, labels and
@@ -155,8 +154,13 @@ class Engine {
   StatusOr<std::vector<std::pair<std::string, at::Tensor>>> GatherMasterWeights();
   /// Replaces the weights (by HF name, any float dtype), the optimizer
   /// moments and the step count. Errors name a missing or misshaped tensor.
+  /// `step` is the global step; fp16 runs give the loss scaler's saved
+  /// state too (its skipped steps are not optimizer updates).
   Status LoadState(const std::map<std::string, at::Tensor>& weights,
-                   const std::map<std::string, at::Tensor>& optimizer_state, int64_t step);
+                   const std::map<std::string, at::Tensor>& optimizer_state, int64_t step,
+                   const std::optional<LossScaler::State>& scaler = std::nullopt);
+  /// fp16: the loss scaler's state (what a checkpoint keeps); nullopt otherwise.
+  std::optional<LossScaler::State> loss_scaler_state() const;
 
  private:
   Engine() = default;

@@ -12,6 +12,14 @@ LossScaler::LossScaler(const LossScaleConfig& config)
                                    : std::ldexp(1.0, static_cast<int>(config.initial_scale_power))),
       hysteresis_left_(config.hysteresis) {}
 
+void LossScaler::Restore(const State& state) {
+  scale_ = state.scale;
+  hysteresis_left_ = state.hysteresis_left;
+  iteration_ = state.iteration;
+  last_overflow_ = state.last_overflow;
+  skipped_ = state.skipped;
+}
+
 void LossScaler::Update(bool overflow) {
   if (overflow) {
     ++skipped_;

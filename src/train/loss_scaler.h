@@ -15,7 +15,20 @@ namespace autosp::train {
 
 class LossScaler {
  public:
+  /// Everything that changes as training runs (what a checkpoint keeps).
+  struct State {
+    double scale = 1;
+    int64_t hysteresis_left = 1;
+    int64_t iteration = 0;
+    int64_t last_overflow = -1;
+    int64_t skipped = 0;
+  };
+
   explicit LossScaler(const LossScaleConfig& config);
+
+  State state() const { return {scale_, hysteresis_left_, iteration_, last_overflow_, skipped_}; }
+  /// Continues from a saved state. REQUIRES: state.scale > 0.
+  void Restore(const State& state);
 
   /// The scale the next step's backward is seeded with.
   double scale() const { return scale_; }

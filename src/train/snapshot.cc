@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -54,6 +55,13 @@ Status WriteCheckpointFiles(Engine& engine, const TrainerState& state, const fs:
        {{"numel", layout.numel}, {"world", layout.world}, {"parts", layout.parts},
         {"bucket", layout.bucket}}},
   };
+  if (const std::optional<LossScaler::State> l = engine.loss_scaler_state()) {
+    j["loss_scaler"] = {{"scale", l->scale},
+                        {"hysteresis_left", l->hysteresis_left},
+                        {"iteration", l->iteration},
+                        {"last_overflow", l->last_overflow},
+                        {"skipped", l->skipped}};
+  }
   AUTOSP_RETURN_IF_ERROR(WriteFileAtomically((tmp / "trainer_state.json").string(), j.dump(2) + "\n"));
   return FsyncPath(tmp.string());
 }
@@ -181,6 +189,28 @@ StatusOr<LoadedSnapshot> LoadSnapshot(const std::string& path) {
                           runtime::LoadSafetensors((step_dir / "model.safetensors").string()));
   AUTOSP_ASSIGN_OR_RETURN(ckpt.optimizer,
                           runtime::LoadSafetensors((step_dir / "optimizer.safetensors").string()));
+  if (j.contains("loss_scaler")) {
+    const nlohmann::json& l = j["loss_scaler"];
+    auto integer = [&](const char* key, int64_t min) -> StatusOr<int64_t> {
+      if (!l.is_object() || !l.contains(key) || !l[key].is_number_integer() ||
+          l[key].get<int64_t>() < min || l[key].get<int64_t>() > (int64_t{1} << 53)) {
+        return ParseError("{}: \"loss_scaler.{}\" must be a whole number >= {}",
+                          state_path.string(), key, min);
+      }
+      return l[key].get<int64_t>();
+    };
+    LossScaler::State state;
+    if (!l.is_object() || !l.contains("scale") || !l["scale"].is_number() ||
+        !(l["scale"].get<double>() > 0) || !std::isfinite(l["scale"].get<double>())) {
+      return ParseError("{}: \"loss_scaler.scale\" must be a positive number", state_path.string());
+    }
+    state.scale = l["scale"].get<double>();
+    AUTOSP_ASSIGN_OR_RETURN(state.hysteresis_left, integer("hysteresis_left", 1));
+    AUTOSP_ASSIGN_OR_RETURN(state.iteration, integer("iteration", 0));
+    AUTOSP_ASSIGN_OR_RETURN(state.last_overflow, integer("last_overflow", -1));
+    AUTOSP_ASSIGN_OR_RETURN(state.skipped, integer("skipped", 0));
+    ckpt.loss_scaler = state;
+  }
   if (j.contains("optimizer_shards")) {
     // Moments sharded as trained: one file per part.
     const nlohmann::json& l = j["optimizer_shards"];
@@ -222,7 +252,7 @@ Status RestoreSnapshot(Engine& engine, const LoadedSnapshot& ckpt) {
     if (!full.ok()) return full.status().WithContext("resuming from " + ckpt.path);
     moments.merge(*full);
   }
-  AUTOSP_RETURN_IF_ERROR(engine.LoadState(ckpt.weights, moments, ckpt.state.step)
+  AUTOSP_RETURN_IF_ERROR(engine.LoadState(ckpt.weights, moments, ckpt.state.step, ckpt.loss_scaler)
                              .WithContext("resuming from " + ckpt.path));
   auto rng = ckpt.optimizer.find("rng_state.cpu");
   if (rng != ckpt.optimizer.end()) {

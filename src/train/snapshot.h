@@ -39,6 +39,7 @@
 #include <ATen/core/Tensor.h>
 
 #include "support/status.h"
+#include "train/loss_scaler.h"
 #include "train/zero.h"
 
 namespace autosp::train {
@@ -60,6 +61,8 @@ struct LoadedSnapshot {
   /// Sharded moments: how they were cut, and (exp_avg, exp_avg_sq) per part.
   std::optional<ZeroLayout> layout;
   std::vector<std::pair<at::Tensor, at::Tensor>> moment_shards;
+  /// fp16 runs: the loss scaler's state.
+  std::optional<LossScaler::State> loss_scaler;
 };
 
 struct SnapshotSaveOptions {

@@ -240,6 +240,29 @@ TEST(TrainerTest, Fp16OverflowSkipsTheStepHalvesTheScaleAndRecovers) {
   }
 }
 
+// An fp16 run resumed in the middle of its overflow skips continues exactly:
+// the checkpoint keeps the loss scaler (scale, hysteresis, window, skipped
+// steps, which are not Adam updates).
+TEST(TrainerTest, Fp16ResumeKeepsTheLossScalerBitwise) {
+  const DsConfig c = Parse(Config(R"("train_micro_batch_size_per_gpu": 2,
+      "fp16": {"enabled": true, "initial_scale_power": 22, "loss_scale_window": 4,
+               "hysteresis": 2})"));
+  TrainReport full = Train(c, 1, Opts(16, TempDir("fp16_full").string()));
+  const std::string dir = TempDir("fp16_part").string();
+  TrainReport first = Train(c, 1, Opts(5, dir));
+  TrainReport rest = Train(c, 1, Opts(16, dir, dir));
+  ASSERT_EQ(full.losses.size(), 16u);
+  ASSERT_EQ(rest.losses.size(), 11u);
+  EXPECT_GT(first.skipped_steps, 0) << "the split should fall among the overflow skips";
+  EXPECT_GT(full.skipped_steps, first.skipped_steps);
+  for (size_t i = 0; i < 11; ++i) {
+    EXPECT_EQ(rest.loss_scales[i], full.loss_scales[i + 5]) << "step " << i + 6;
+    EXPECT_EQ(rest.losses[i], full.losses[i + 5]) << "step " << i + 6;
+  }
+  auto a = Weights(rest.last_checkpoint), b = Weights(full.last_checkpoint);
+  for (auto& [name, t] : b) EXPECT_TRUE(at::equal(a.at(name), t)) << name;
+}
+
 TEST(TrainerTest, GradientAccumulationEqualsALargerMicroBatch) {
   TrainOptions big = Opts(3, TempDir("big").string());
   TrainOptions acc = Opts(3, TempDir("acc").string());
