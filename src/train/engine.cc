@@ -221,8 +221,15 @@ StatusOr<OptimizerStepResult> Engine::OptimizerStep() {
   const double scale = loss_scaler_ ? loss_scaler_->scale() : 1.0;
   AUTOSP_ASSIGN_OR_RETURN(const ZeroStepResult z,
                           optimizer_->Step(result.lr, config_.gradient_clipping, scale,
-                                           /*skip_if_not_finite=*/loss_scaler_ != nullptr));
+                                           /*skip_if_not_finite=*/true));
   result.grad_norm = z.grad_norm;
+  if (z.skipped && !loss_scaler_) {
+    // Never train on garbage: fp32/bf16 have no loss scale to lower.
+    return InvalidArgument("step {}: the gradients are not finite (global norm {}); nothing was "
+                           "updated and no checkpoint of this state will be written — lower the "
+                           "learning rate, or check the data and the checkpoint resumed from",
+                           global_step() + 1, z.grad_norm);
+  }
   if (loss_scaler_) {
     result.loss_scale = scale;
     result.skipped = z.skipped;

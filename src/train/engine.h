@@ -110,7 +110,9 @@ class Engine {
 
   /// Reduces the gradients over the DP x SP world (ZeRO stage 0: all-reduce;
   /// 1: reduce-scatter; 2: already reduced bucket by bucket), clips them, applies Adam(W) with the scheduled learning rate
-  /// and zeroes the accumulated gradients.
+  /// and zeroes the accumulated gradients. Non-finite gradients (NaN/Inf)
+  /// update nothing: under fp16 the step is skipped and the loss scale
+  /// lowered, otherwise it is an error.
   /// REQUIRES: AtAccumulationBoundary() (else an error).
   StatusOr<OptimizerStepResult> OptimizerStep();
 

@@ -263,6 +263,25 @@ TEST(TrainerTest, Fp16ResumeKeepsTheLossScalerBitwise) {
   for (auto& [name, t] : b) EXPECT_TRUE(at::equal(a.at(name), t)) << name;
 }
 
+// Never train on garbage: lr 1e30 blows the weights up after step 1, step 2's
+// gradients are not finite, and the run stops with an error naming the step
+// before it updates or saves anything; every checkpoint on disk is finite.
+TEST(TrainerTest, NonFiniteGradientsStopTheRunBeforeAnythingIsSaved) {
+  DsConfig c = Parse(Config(R"("train_micro_batch_size_per_gpu": 2)"));
+  c.optimizer.lr = 1e30;
+  c.autosp.save_interval = 1;
+  const std::string dir = TempDir("nonfinite").string();
+  auto report = RunTraining(c, Opts(5, dir), nullptr, nullptr);
+  ASSERT_FALSE(report.ok());
+  EXPECT_NE(report.status().message().find("the gradients are not finite"), std::string::npos)
+      << report.status().ToString();
+  ASSERT_TRUE(fs::exists(fs::path(dir) / "latest"));
+  auto ckpt = LoadSnapshot(dir);
+  ASSERT_TRUE(ckpt.ok()) << ckpt.status().ToString();
+  EXPECT_LT(ckpt->state.step, 5);
+  for (const auto& [name, t] : ckpt->weights) EXPECT_TRUE(at::isfinite(t).all().item<bool>()) << name;
+}
+
 TEST(TrainerTest, GradientAccumulationEqualsALargerMicroBatch) {
   TrainOptions big = Opts(3, TempDir("big").string());
   TrainOptions acc = Opts(3, TempDir("acc").string());
