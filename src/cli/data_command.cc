@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "train/data.h"
+#include "support/file.h"
 
 namespace autosp::cli {
 namespace {
@@ -29,10 +30,9 @@ void Prepare(const PrepareArgs& args) {
   }
   train::TokenData data;
   for (const std::string& path : args.inputs) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) Fail(2, "cannot read " + path);
-    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    data.AddDocument(train::ByteTokenize(text));
+    StatusOr<std::string> text = ReadRegularFile(path, "input text file");
+    if (!text.ok()) Fail(2, text.status().message());
+    data.AddDocument(train::ByteTokenize(*text));
   }
   if (Status s = train::WriteTokenFile(args.output, data); !s.ok()) Fail(2, s.message());
   std::printf("wrote %s: %zu tokens, %zu documents, byte tokenizer (vocab 256)\n",

@@ -19,16 +19,13 @@
 #include "passes/pass_manager.h"
 #include "passes/pass_registry.h"
 #include "support/status.h"
+#include "support/file.h"
 
 namespace autosp::cli {
 namespace {
 
 StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound("cannot open IR file '{}'", path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return ReadRegularFile(path, "IR file", uint64_t{1} << 30);
 }
 
 StatusOr<std::unique_ptr<ir::Graph>> LoadGraph(const std::string& path, bool verify) {

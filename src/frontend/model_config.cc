@@ -2,6 +2,7 @@
 // LlamaConfig, MistralConfig, Qwen2Config and GPT2Config (4.57): a key that
 // is absent (or null) takes the value the HF class would give it.
 #include "frontend/model_config.h"
+#include "support/file.h"
 
 #include <cmath>
 #include <fstream>
@@ -328,12 +329,8 @@ StatusOr<ModelConfig> ParseModelConfig(std::string_view json_text, std::string_v
 }
 
 StatusOr<ModelConfig> LoadModelConfig(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound("cannot read model config '{}'", path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return NotFound("cannot read model config '{}'", path);
-  return ParseModelConfig(text.str(), path);
+  AUTOSP_ASSIGN_OR_RETURN(std::string text, ReadRegularFile(path, "model config", 64 << 20));
+  return ParseModelConfig(text, path);
 }
 
 std::string ModelConfigSummary(const ModelConfig& c) {

@@ -8,6 +8,7 @@
 #include <regex>
 
 #include "train/atomic_file.h"
+#include "support/file.h"
 
 // The default corpus, compiled into the binary (CMake defines the path).
 __asm__(".pushsection .rodata\n"
@@ -125,9 +126,8 @@ TokenData EmbeddedCorpusTokens() {
 }
 
 StatusOr<TokenData> LoadTokenFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound("cannot read token file {}", path);
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  AUTOSP_ASSIGN_OR_RETURN(const std::string bytes,
+                          ReadRegularFile(path, "token file", uint64_t{1} << 40));
   if (path.ends_with(".npy")) return ParseNpy(path, bytes);
   if (bytes.size() < 32 || std::memcmp(bytes.data(), kMagic, 8) != 0) {
     return ParseError("{}: not an autosp token file (expected magic ASPTOK01; make one with "
@@ -138,11 +138,18 @@ StatusOr<TokenData> LoadTokenFile(const std::string& path) {
   const uint64_t n = Get<uint64_t>(bytes, 16);
   const uint64_t docs = Get<uint64_t>(bytes, 24);
   if (width != 2 && width != 4) return ParseError("{}: bytes per token is {}; allowed: 2 or 4", path, width);
-  const size_t expected = 32 + n * width + docs * 8;
-  if (bytes.size() != expected) {
+  // Bound the counts by the file before multiplying: a header may claim
+  // 2^63 tokens, and the arithmetic must not wrap.
+  const uint64_t size = bytes.size();
+  if (n > size || docs > size) {
+    return ParseError("{}: size {} bytes, but the header claims {} tokens and {} documents", path,
+                      size, n, docs);
+  }
+  const uint64_t expected = 32 + n * width + docs * 8;
+  if (size != expected) {
     return ParseError("{}: size {} bytes, but the header says {} tokens x {} bytes + {} documents "
                       "= {} bytes",
-                      path, bytes.size(), n, width, docs, expected);
+                      path, size, n, width, docs, expected);
   }
   TokenData data;
   if (width == 2) AppendTokens<uint16_t>(bytes, 32, static_cast<int64_t>(n), &data);

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/units.h"
+#include "support/file.h"
 
 namespace autosp::train {
 namespace {
@@ -398,11 +399,8 @@ StatusOr<DsConfig> ParseDsConfig(const std::string& json_text, const std::string
 }
 
 StatusOr<DsConfig> LoadDsConfig(const std::string& path, bool on_cpu) {
-  std::ifstream in(path);
-  if (!in) return NotFound("cannot read config file {}", path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return ParseDsConfig(text.str(), path, std::filesystem::path(path).parent_path().string(),
+  AUTOSP_ASSIGN_OR_RETURN(std::string text, ReadRegularFile(path, "config file", 64 << 20));
+  return ParseDsConfig(text, path, std::filesystem::path(path).parent_path().string(),
                        on_cpu);
 }
 

@@ -235,7 +235,7 @@ TEST(ModelConfigTest, FileErrorsNameTheFile) {
   StatusOr<ModelConfig> c = LoadModelConfig("/nonexistent/config.json");
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(c.status().message(), "cannot read model config '/nonexistent/config.json'");
+  EXPECT_EQ(c.status().message(), "cannot read model config '/nonexistent/config.json': no such file");
 
   StatusOr<ModelConfig> bad = ParseModelConfig("{\"architectures\": [", "broken.json");
   ASSERT_FALSE(bad.ok());

@@ -583,6 +583,25 @@ TEST(DataTest, TokenFilesRoundTripAndPackingMasksDocumentBoundaries) {
   EXPECT_FALSE(bad.ok());
 }
 
+// A token file's header is checked against its size without overflow: a
+// claim of 2^63 + 3000 tokens (which wraps when multiplied) is a clear error.
+TEST(DataTest, AHeaderClaimingMoreTokensThanTheFileHoldsIsAnError) {
+  TokenData data;
+  data.AddDocument({1, 2, 3, 4});
+  const std::string path = (TempDir("data_header") += "t.tok").string();
+  ASSERT_TRUE(WriteTokenFile(path, data).ok());
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  const uint64_t huge = (uint64_t{1} << 63) + 3000;
+  f.seekp(16);
+  f.write(reinterpret_cast<const char*>(&huge), 8);
+  f.close();
+  auto loaded = LoadTokenFile(path);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_NE(loaded.status().message().find("the header claims 9223372036854778808 tokens"),
+            std::string::npos)
+      << loaded.status().ToString();
+}
+
 TEST(DataTest, TheEmbeddedCorpusIsEnglishText) {
   const std::string_view text = EmbeddedCorpus();
   EXPECT_GT(text.size(), 30000u);
