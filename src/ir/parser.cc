@@ -188,6 +188,19 @@ class Parser {
     return "?";
   }
 
+  // Recursive descent on untrusted text: nesting ('(', '-', floordiv in dims,
+  // '[' in attributes) is bounded, so 10,000 open parentheses are an error,
+  // not a stack overflow.
+  static constexpr int kMaxNesting = 200;
+  struct NestingScope {
+    explicit NestingScope(int& depth) : depth(depth) { ++depth; }
+    ~NestingScope() { --depth; }
+    int& depth;
+  };
+  Status TooDeep() const {
+    return ErrorAt(tok_.offset, fmt::format("nested more than {} levels deep", kMaxNesting));
+  }
+
   Status ErrorAt(size_t offset, std::string_view msg) const {
     size_t line = 1, col = 1;
     for (size_t i = 0; i < offset && i < text_.size(); ++i) {
@@ -303,6 +316,8 @@ class Parser {
     return k;
   }
   StatusOr<DimExpr> ParseDimUnary() {
+    NestingScope scope(depth_);
+    if (depth_ > kMaxNesting) return TooDeep();
     if (ConsumePunct('-')) {
       AUTOSP_ASSIGN_OR_RETURN(DimExpr e, ParseDimUnary());
       return -e;
@@ -424,6 +439,8 @@ class Parser {
 
   // --- attributes -----------------------------------------------------------
   StatusOr<Attribute> ParseAttrValue() {
+    NestingScope scope(depth_);
+    if (depth_ > kMaxNesting) return TooDeep();
     if (tok_.kind == Tok::kString) {
       AUTOSP_ASSIGN_OR_RETURN(std::string s, ParseStringLit());
       return Attribute::String(std::move(s));
@@ -666,6 +683,7 @@ class Parser {
   Lexer lex_;
   Token tok_;
   std::optional<Token> peeked_;
+  int depth_ = 0;  ///< current nesting of dims and attribute lists (NestingScope)
   Graph* graph_ = nullptr;
   std::unordered_map<std::string_view, Value*> values_;
   std::unordered_map<std::string_view, DimExpr> symbol_cache_;

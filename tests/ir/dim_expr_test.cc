@@ -135,6 +135,12 @@ TEST(DimExprTest, ParsePrintRoundTrip) {
   EXPECT_EQ(e.ToString(), "B + S");
   EXPECT_ERROR_CONTAINS(ParseDimExpr("S/B"), "expected an integer divisor");
   EXPECT_ERROR_CONTAINS(ParseDimExpr("S/0"), "divisor must be >= 1");
+  // Hostile nesting is an error, not a stack overflow.
+  EXPECT_ERROR_CONTAINS(ParseDimExpr(std::string(10000, '(') + "S" + std::string(10000, ')')),
+                        "nested more than 200 levels deep");
+  EXPECT_ERROR_CONTAINS(ParseDimExpr(std::string(10000, '-') + "S"), "nested more than 200 levels deep");
+  ASSERT_OK_AND_ASSIGN(DimExpr deep, ParseDimExpr(std::string(50, '(') + "S" + std::string(50, ')')));
+  EXPECT_EQ(deep.ToString(), "S");
   EXPECT_ERROR_CONTAINS(ParseDimExpr("7/2"), "7/2 is not exact");
   EXPECT_ERROR_CONTAINS(ParseDimExpr("S +"), "<dim>:1:4: expected a dim");
 }

@@ -31,6 +31,16 @@ TEST(TextFormatTest, GoldenFilesRoundTripExactlyAndVerify) {
   EXPECT_GE(count, 3);
 }
 
+// Hostile nesting in an attribute is an error naming the place, not a stack overflow.
+TEST(TextFormatTest, DeeplyNestedAttributeListIsAnError) {
+  const std::string text = "graph @g(%x: f32[4]) {\n  %y = neg(%x) {a=" + std::string(10000, '[') +
+                           std::string(10000, ']') + "} : f32[4]\n  return %y\n}\n";
+  auto g = ParseGraph(text);
+  ASSERT_FALSE(g.ok());
+  EXPECT_NE(g.status().message().find("nested more than 200 levels deep"), std::string::npos)
+      << g.status().message();
+}
+
 TEST(TextFormatTest, LlamaBlockStructure) {
   ASSERT_OK_AND_ASSIGN(auto g, ParseGraph(ReadFile(kGolden / "llama_block.ir")));
   EXPECT_EQ(g->name(), "llama_block");
