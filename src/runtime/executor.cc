@@ -41,6 +41,21 @@ c10::ScalarType ToScalarType(ir::DType dtype) {
 
 namespace {
 
+/// Runs `f` (a kernel or the output sink) at the runtime boundary: ATen and
+/// communicator exceptions come back as a Status.
+template <typename F>
+Status CatchRuntimeErrors(F&& f) {
+  try {
+    return f();
+  } catch (const c10::Error& e) {
+    return InvalidArgument("{}", e.what_without_backtrace());
+  } catch (const CommError& e) {
+    return Status(StatusCode::kUnavailable, e.what());
+  } catch (const std::exception& e) {
+    return InternalError("{}", e.what());
+  }
+}
+
 using ir::DimAtom;
 using ir::DimBindings;
 using ir::DimExpr;
@@ -361,14 +376,7 @@ StatusOr<std::vector<at::Tensor>> Executor::Run(const std::vector<at::Tensor>& i
     auto it = streamed_.find(s);
     if (it == streamed_.end()) return Status::Ok();
     for (size_t index : it->second) {
-      Status status;
-      try {
-        status = sink(index, value);
-      } catch (const c10::Error& e) {
-        status = InvalidArgument("{}", e.what_without_backtrace());
-      } catch (const CommError& e) {
-        status = Status(StatusCode::kUnavailable, e.what());
-      }
+      const Status status = CatchRuntimeErrors([&] { return sink(index, value); });
       if (!status.ok()) {
         return Status(status.code(), fmt::format("receiving output {} of @{}: {}", index,
                                                  graph_.name(), status.message()));
@@ -413,16 +421,7 @@ StatusOr<std::vector<at::Tensor>> Executor::Run(const std::vector<at::Tensor>& i
         args.reserve(step.operands.size());
         for (int s : step.operands) args.push_back(slots[static_cast<size_t>(s)]);
         KernelContext ctx(node, bindings_, options_, std::move(args));
-        Status status;
-        try {
-          status = step.kernel(ctx);
-        } catch (const c10::Error& e) {
-          status = InvalidArgument("{}", e.what_without_backtrace());
-        } catch (const CommError& e) {
-          status = Status(StatusCode::kUnavailable, e.what());
-        } catch (const std::exception& e) {
-          status = InternalError("{}", e.what());
-        }
+        const Status status = CatchRuntimeErrors([&] { return step.kernel(ctx); });
         if (!status.ok()) {
           return Status(status.code(), fmt::format("{} failed at {}: {}", node.op_name(),
                                                    DescribeNode(node), status.message()));

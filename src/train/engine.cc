@@ -25,14 +25,16 @@ namespace {
 
 bool EndsWith(const std::string& s, std::string_view suffix) { return s.ends_with(suffix); }
 
-at::ScalarType ToScalarType(FloatType t) {
+ir::DType ToIrDType(FloatType t) {
   switch (t) {
-    case FloatType::kFp32: return at::kFloat;
-    case FloatType::kBf16: return at::kBFloat16;
-    case FloatType::kFp16: return at::kHalf;
+    case FloatType::kFp32: return ir::DType::kF32;
+    case FloatType::kBf16: return ir::DType::kBF16;
+    case FloatType::kFp16: return ir::DType::kF16;
   }
-  return at::kFloat;
+  return ir::DType::kF32;
 }
+
+at::ScalarType ToScalarType(FloatType t) { return runtime::ToScalarType(ToIrDType(t)); }
 
 std::map<std::string, at::Tensor> DefaultInit(const frontend::TracedModel& traced, uint64_t seed) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
@@ -103,9 +105,7 @@ Status Engine::Compile() {
   options.sync_gradients = false;
   options.stream_gradients = true;
   // bf16 / fp16: the mixed-precision pass; the optimizer keeps fp32 masters.
-  options.compute_dtype = config_.ComputeType() == FloatType::kBf16   ? ir::DType::kBF16
-                          : config_.ComputeType() == FloatType::kFp16 ? ir::DType::kF16
-                                                                      : ir::DType::kF32;
+  options.compute_dtype = ToIrDType(config_.ComputeType());
   // fp16: the backward is seeded with the loss scale (loss_scaler.h).
   options.loss_scale_input = config_.ComputeType() == FloatType::kFp16;
   if (options.loss_scale_input) loss_scaler_ = std::make_unique<LossScaler>(config_.fp16_scaling);
@@ -252,10 +252,6 @@ int64_t Engine::num_parameters() const {
   int64_t n = 0;
   for (const at::Tensor& p : params_) n += p.numel();
   return n;
-}
-
-StatusOr<std::vector<std::pair<std::string, at::Tensor>>> Engine::GatherOptimizerState() {
-  return optimizer_->GatherState();
 }
 
 Status Engine::LoadState(const std::map<std::string, at::Tensor>& weights,

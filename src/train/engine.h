@@ -146,9 +146,6 @@ class Engine {
 
   // --- checkpoints ------------------------------------------------------------
 
-  /// The optimizer moments by "exp_avg.<name>" / "exp_avg_sq.<name>"
-  /// (full, whatever the world size and ZeRO stage). A collective over the world.
-  StatusOr<std::vector<std::pair<std::string, at::Tensor>>> GatherOptimizerState();
   /// The optimizer (null before Compile): its shards, for sharded checkpoints.
   const ZeroOptimizer* optimizer() const { return optimizer_.get(); }
   /// The full fp32 master weights by HF name (what a checkpoint keeps). A

@@ -96,7 +96,7 @@ bool ZeroOptimizer::MasterIsWorkingCopy() const {
 }
 
 at::Tensor ZeroOptimizer::ShardOf(const at::Tensor& full) const {
-  if (parts() == 1) return full.to(at::kFloat).clone();
+  if (parts() == 1) return full.to(at::kFloat, /*non_blocking=*/false, /*copy=*/true);
   std::vector<at::Tensor> chunks;
   for (const Bucket& b : buckets_) {
     const int64_t c = chunk(b);
@@ -114,6 +114,11 @@ StatusOr<at::Tensor> ZeroOptimizer::Unshard(const at::Tensor& shard, at::ScalarT
     full.slice(0, b.begin, b.begin + b.size).copy_(all);
   }
   return full;
+}
+
+void ZeroOptimizer::ZeroGradients() {
+  if (flat_grad_.defined()) flat_grad_.zero_();
+  if (shard_grad_.defined()) shard_grad_.zero_();
 }
 
 void ZeroOptimizer::BeginMicroBatch() {
@@ -157,8 +162,7 @@ Status ZeroOptimizer::FlushBucket(Bucket& b) {
   if (parts() > 1) {
     AUTOSP_ASSIGN_OR_RETURN(reduced, world_->TryReduceScatter(b.pending, runtime::ReduceOp::kSum));
   }
-  shard_grad_.slice(0, b.shard_offset, b.shard_offset + chunk(b))
-      .add_(reduced.to(at::kFloat), 1.0 / static_cast<double>(options_.dp_size));
+  shard_grad_.slice(0, b.shard_offset, b.shard_offset + chunk(b)).add_(reduced.to(at::kFloat));
   b.pending.reset();
   return Status::Ok();
 }
@@ -195,7 +199,6 @@ Status ZeroOptimizer::PublishWeights() {
 
 StatusOr<ZeroStepResult> ZeroOptimizer::Step(double lr, double max_norm, double loss_scale,
                                              bool skip_if_not_finite) {
-  const double inv_dp = 1.0 / static_cast<double>(options_.dp_size);
   const bool distributed = world_->size() > 1;
   at::Tensor g;  // this rank's part of the reduced gradient, fp32
   if (options_.stage == 0) {
@@ -217,21 +220,22 @@ StatusOr<ZeroStepResult> ZeroOptimizer::Step(double lr, double max_norm, double 
       g.slice(0, b.shard_offset, b.shard_offset + chunk(b)).copy_(wire);
     }
   } else {
-    g = shard_grad_;  // reduced and divided by DP as the buckets came in
+    g = shard_grad_;  // reduced as the buckets came in
   }
-  if (options_.stage < 2 && options_.dp_size > 1) g.mul_(inv_dp);
 
   at::Tensor sq = at::linalg_vector_norm(g, 2, {}, false, at::kDouble).pow(2).reshape({1});
   if (parts() > 1) AUTOSP_RETURN_IF_ERROR(world_->TryAllReduce(sq, runtime::ReduceOp::kSum));
   ZeroStepResult result;
-  result.grad_norm = std::sqrt(sq.item<double>()) / loss_scale;
+  // g is the world's sum: the gradient times DP (replicas) times the loss
+  // scale. One divisor undoes both, applied with the clipping in one pass.
+  const double divisor = static_cast<double>(options_.dp_size) * loss_scale;
+  result.grad_norm = std::sqrt(sq.item<double>()) / divisor;
   if (skip_if_not_finite && !std::isfinite(result.grad_norm)) {
     result.skipped = true;
-    if (flat_grad_.defined()) flat_grad_.zero_();
-    if (shard_grad_.defined()) shard_grad_.zero_();
+    ZeroGradients();
     return result;
   }
-  double coef = 1.0 / loss_scale;  // unscale and clip in one pass
+  double coef = 1.0 / divisor;
   if (max_norm > 0 && max_norm / (result.grad_norm + 1e-6) < 1.0) {
     coef *= max_norm / (result.grad_norm + 1e-6);
     result.clipped = true;
@@ -240,8 +244,7 @@ StatusOr<ZeroStepResult> ZeroOptimizer::Step(double lr, double max_norm, double 
   ++step_;
   AdamUpdate(config_, lr, step_, master_, g, state_);
   AUTOSP_RETURN_IF_ERROR(PublishWeights());
-  if (flat_grad_.defined()) flat_grad_.zero_();
-  if (shard_grad_.defined()) shard_grad_.zero_();
+  ZeroGradients();
   return result;
 }
 
@@ -269,15 +272,6 @@ StatusOr<std::vector<std::pair<std::string, at::Tensor>>> ZeroOptimizer::GatherM
   if (MasterIsWorkingCopy()) return SplitFlat(flat_params_, "");
   AUTOSP_ASSIGN_OR_RETURN(at::Tensor full, Unshard(master_, at::kFloat));
   return SplitFlat(full, "");
-}
-
-StatusOr<std::vector<std::pair<std::string, at::Tensor>>> ZeroOptimizer::GatherState() {
-  AUTOSP_ASSIGN_OR_RETURN(at::Tensor m, Unshard(state_.exp_avg, at::kFloat));
-  std::vector<std::pair<std::string, at::Tensor>> out = SplitFlat(m, "exp_avg.");
-  m = at::Tensor();
-  AUTOSP_ASSIGN_OR_RETURN(at::Tensor v, Unshard(state_.exp_avg_sq, at::kFloat));
-  for (auto& entry : SplitFlat(v, "exp_avg_sq.")) out.push_back(std::move(entry));
-  return out;
 }
 
 StatusOr<at::Tensor> ZeroOptimizer::FlatFrom(const std::map<std::string, at::Tensor>& tensors,
@@ -362,8 +356,7 @@ Status ZeroOptimizer::LoadState(const std::map<std::string, at::Tensor>& weights
   state_.exp_avg = ShardOf(m);
   state_.exp_avg_sq = ShardOf(v);
   step_ = step;
-  if (flat_grad_.defined()) flat_grad_.zero_();
-  if (shard_grad_.defined()) shard_grad_.zero_();
+  ZeroGradients();
   BeginMicroBatch();
   return Status::Ok();
 }

@@ -136,11 +136,6 @@ class ZeroOptimizer {
   /// The full fp32 master weights, per parameter by HF name. A collective
   /// over the world at stage >= 1.
   StatusOr<std::vector<std::pair<std::string, at::Tensor>>> GatherMasterWeights();
-  /// The full moments, per parameter, named "exp_avg.<name>" and
-  /// "exp_avg_sq.<name>" (independent of world size and stage). A collective
-  /// at stage >= 1.
-  StatusOr<std::vector<std::pair<std::string, at::Tensor>>> GatherState();
-
   /// How the buffers are cut, and this rank's shard index (< layout.parts;
   /// at stage 0 every rank holds part 0, all of it).
   ZeroLayout layout() const;
@@ -156,8 +151,9 @@ class ZeroOptimizer {
       const ZeroLayout& saved, const std::vector<std::pair<at::Tensor, at::Tensor>>& shards) const;
 
   /// Restores weights (by HF name, any float dtype; they become the fp32
-  /// master and the working copies), what GatherState returned (from any
-  /// world size or stage) and the step count. The error names a missing or
+  /// master and the working copies), the full moments by "exp_avg.<name>" /
+  /// "exp_avg_sq.<name>" (AssembleMoments gives them from any world size or
+  /// stage) and the step count. The error names a missing or
   /// misshaped tensor; nothing changes then.
   Status LoadState(const std::map<std::string, at::Tensor>& weights,
                    const std::map<std::string, at::Tensor>& state, int64_t step);
@@ -187,6 +183,8 @@ class ZeroOptimizer {
                                                            const std::string& prefix) const;
   /// Reduces a stage-2 bucket that has all its gradients.
   Status FlushBucket(Bucket& b);
+  /// Zeroes the accumulated gradients (full or shard).
+  void ZeroGradients();
   /// Writes the master shard into the working parameters.
   Status PublishWeights();
   bool MasterIsWorkingCopy() const;

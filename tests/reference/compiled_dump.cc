@@ -22,6 +22,7 @@
 
 #include "frontend/model_config.h"
 #include "passes/mixed_precision.h"
+#include "runtime/executor.h"
 #include "runtime/safetensors.h"
 #include "train/compile.h"
 
@@ -29,11 +30,7 @@ namespace {
 
 using autosp::Status;
 
-at::ScalarType ToScalarType(autosp::ir::DType dtype) {
-  if (dtype == autosp::ir::DType::kBF16) return at::kBFloat16;
-  if (dtype == autosp::ir::DType::kF16) return at::kHalf;
-  return at::kFloat;
-}
+using autosp::runtime::ToScalarType;
 
 Status Run(const std::map<std::string, std::string>& args) {
   for (const char* key : {"--config", "--weights", "--batch", "--out"}) {
