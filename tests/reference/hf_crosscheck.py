@@ -111,11 +111,13 @@ def rel_err(ours, theirs):
     return diff / denom if denom > 0 else diff
 
 
-def run_case(name, config, options, dump, workdir, seed):
+def prepare_case(name, config, options, workdir, seed, attn_implementation):
+    """A randomized fp32 HF model and a batch, saved as config.json +
+    model.safetensors + batch.safetensors under workdir/name."""
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     config.use_cache = False
-    model = AutoModelForCausalLM.from_config(config, attn_implementation="eager",
+    model = AutoModelForCausalLM.from_config(config, attn_implementation=attn_implementation,
                                              torch_dtype=torch.float32)
     model.eval()  # no dropout
     randomize(model, gen)
@@ -124,6 +126,45 @@ def run_case(name, config, options, dump, workdir, seed):
     model.save_pretrained(case_dir, safe_serialization=True)
     batch = make_batch(config, options, gen)
     save_file(batch, os.path.join(case_dir, "batch.safetensors"))
+    return model, case_dir, batch
+
+
+def run_dump(name, dump, case_dir, extra_args=()):
+    """Runs a dump tool on the case; its output tensors, or None (printed FAIL)."""
+    out_path = os.path.join(case_dir, "ours.safetensors")
+    proc = subprocess.run([dump, "--config", os.path.join(case_dir, "config.json"),
+                           "--weights", os.path.join(case_dir, "model.safetensors"),
+                           "--batch", os.path.join(case_dir, "batch.safetensors"),
+                           "--out", out_path, *extra_args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        print(f"FAIL {name}: {os.path.basename(dump)} exited {proc.returncode}\n"
+              f"{proc.stdout}{proc.stderr}")
+        return None
+    return load_file(out_path)
+
+
+def run_cases(doc, cases, run_case, seed_base):
+    """The command line both cross-checks share: --dump, --workdir, --only."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--dump", required=True, help="path to the dump binary")
+    parser.add_argument("--workdir", required=True, help="scratch directory")
+    parser.add_argument("--only", default="", help="run only cases whose name contains this")
+    args = parser.parse_args()
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    os.makedirs(args.workdir, exist_ok=True)
+    results = []
+    for i, (name, config, options) in enumerate(cases()):
+        if args.only and args.only not in name:
+            continue
+        results.append(run_case(name, config, options, args.dump, args.workdir, seed=seed_base + i))
+    passed = sum(results)
+    failed = len(results) - passed
+    print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 and passed > 0 else 1
+
+
+def run_case(name, config, options, dump, workdir, seed):
+    model, case_dir, batch = prepare_case(name, config, options, workdir, seed, "eager")
 
     # HF side.
     model.zero_grad()
@@ -137,15 +178,9 @@ def run_case(name, config, options, dump, workdir, seed):
     hf_grads = {n: p.grad for n, p in model.named_parameters()}
 
     # Our side.
-    out_path = os.path.join(case_dir, "ours.safetensors")
-    proc = subprocess.run([dump, "--config", os.path.join(case_dir, "config.json"),
-                           "--weights", os.path.join(case_dir, "model.safetensors"),
-                           "--batch", os.path.join(case_dir, "batch.safetensors"),
-                           "--out", out_path], capture_output=True, text=True)
-    if proc.returncode != 0:
-        print(f"FAIL {name}: reference_dump exited {proc.returncode}\n{proc.stdout}{proc.stderr}")
+    ours = run_dump(name, dump, case_dir)
+    if ours is None:
         return False
-    ours = load_file(out_path)
 
     failures = []
     checks = [("loss", ours["loss"], loss.detach()), ("logits", ours["logits"], logits.detach())]
@@ -173,22 +208,7 @@ def run_case(name, config, options, dump, workdir, seed):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--dump", required=True, help="path to the reference_dump binary")
-    parser.add_argument("--workdir", required=True, help="scratch directory")
-    parser.add_argument("--only", default="", help="run only cases whose name contains this")
-    args = parser.parse_args()
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-    os.makedirs(args.workdir, exist_ok=True)
-    results = []
-    for i, (name, config, options) in enumerate(cases()):
-        if args.only and args.only not in name:
-            continue
-        results.append(run_case(name, config, options, args.dump, args.workdir, seed=1234 + i))
-    passed = sum(results)
-    failed = len(results) - passed
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 and passed > 0 else 1
+    return run_cases(__doc__, cases, run_case, seed_base=1234)
 
 
 if __name__ == "__main__":

@@ -18,9 +18,7 @@ their distance from each other is of that size too.
 compiled_dump itself refuses gradients that are not bf16, so a step that
 silently computed in fp32 cannot pass for one in bf16.
 """
-import argparse
 import os
-import subprocess
 import sys
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -29,11 +27,10 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from safetensors.torch import load_file, save_file  # noqa: E402
-from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig  # noqa: E402
+from transformers import GPT2Config, LlamaConfig  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hf_crosscheck import LLAMA_BASE, make_batch, randomize, rel_err  # noqa: E402
+from hf_crosscheck import LLAMA_BASE, prepare_case, rel_err, run_cases, run_dump  # noqa: E402
 
 LOSS_TOLERANCE = 1e-2
 GRAD_TOLERANCE = 2e-2
@@ -60,18 +57,7 @@ def hf_step(model, config, batch):
 
 
 def run_case(name, config, options, dump, workdir, seed):
-    gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    config.use_cache = False
-    model = AutoModelForCausalLM.from_config(config, attn_implementation="sdpa",
-                                             torch_dtype=torch.float32)
-    model.eval()  # no dropout
-    randomize(model, gen)
-    case_dir = os.path.join(workdir, name)
-    os.makedirs(case_dir, exist_ok=True)
-    model.save_pretrained(case_dir, safe_serialization=True)
-    batch = make_batch(config, options, gen)
-    save_file(batch, os.path.join(case_dir, "batch.safetensors"))
+    model, case_dir, batch = prepare_case(name, config, options, workdir, seed, "sdpa")
 
     loss32, grads32 = hf_step(model, config, batch)
     model.to(torch.bfloat16)
@@ -79,15 +65,9 @@ def run_case(name, config, options, dump, workdir, seed):
     for n, g in hf_grads.items():
         assert g.dtype == torch.bfloat16, (n, g.dtype)
 
-    out_path = os.path.join(case_dir, "ours.safetensors")
-    proc = subprocess.run([dump, "--config", os.path.join(case_dir, "config.json"),
-                           "--weights", os.path.join(case_dir, "model.safetensors"),
-                           "--batch", os.path.join(case_dir, "batch.safetensors"),
-                           "--out", out_path, "--dtype", "bf16"], capture_output=True, text=True)
-    if proc.returncode != 0:
-        print(f"FAIL {name}: compiled_dump exited {proc.returncode}\n{proc.stdout}{proc.stderr}")
+    ours = run_dump(name, dump, case_dir, ("--dtype", "bf16"))
+    if ours is None:
         return False
-    ours = load_file(out_path)
     our_grads = {k[len("grad."):]: v for k, v in ours.items() if k.startswith("grad.")}
 
     failures = []
@@ -122,22 +102,7 @@ def run_case(name, config, options, dump, workdir, seed):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--dump", required=True, help="path to the compiled_dump binary")
-    parser.add_argument("--workdir", required=True, help="scratch directory")
-    parser.add_argument("--only", default="", help="run only cases whose name contains this")
-    args = parser.parse_args()
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
-    os.makedirs(args.workdir, exist_ok=True)
-    results = []
-    for i, (name, config, options) in enumerate(cases()):
-        if args.only and args.only not in name:
-            continue
-        results.append(run_case(name, config, options, args.dump, args.workdir, seed=4321 + i))
-    passed = sum(results)
-    failed = len(results) - passed
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 and passed > 0 else 1
+    return run_cases(__doc__, cases, run_case, seed_base=4321)
 
 
 if __name__ == "__main__":
