@@ -15,6 +15,7 @@ APT_PACKAGES=(
   nlohmann-json3-dev              # JSON (configs, HF config.json, safetensors headers)
   libcli11-dev                    # CLI11 (the autosp command line)
   libfmt-dev                      # fmt (formatting, tables)
+  libxxhash-dev                   # xxHash (checkpoint checksums)
   llvm-14-tools                   # FileCheck for golden IR tests
   libgloo-dev                     # Gloo declarations that ProcessGroupGloo.hpp includes (the wheel lacks them)
   python3-venv

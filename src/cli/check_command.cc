@@ -9,6 +9,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/validators.h"
 #include "runtime/comm/c10d_communicator.h"
 #include "runtime/comm/mesh.h"
 #include "runtime/dist_env.h"
@@ -82,8 +83,10 @@ void AddCheckCommand(CLI::App& app) {
       ->check(CLI::IsMember({"none", "input", "pad_token"}))
       ->capture_default_str();
   cmd->add_option("--sp", *sp, "Sequence-parallel size (run under autosp launch)")
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--timeout", *timeout, "Seconds before a collective fails")->capture_default_str();
+      ->check(PositiveCount());
+  cmd->add_option("--timeout", *timeout, "Seconds before a collective fails")
+      ->check(PositiveSeconds())
+      ->capture_default_str();
   cmd->callback([options, sp, timeout] {
     if (*sp >= 1) {
       RunSp(*options, *sp, *timeout);

@@ -8,6 +8,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/validators.h"
 #include "runtime/comm/c10d_communicator.h"
 #include "runtime/comm/comm_check.h"
 #include "runtime/comm/mesh.h"
@@ -101,7 +102,7 @@ void AddCommCheckCommand(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "comm-check",
       "Check and time every collective on the world, SP and DP groups (run under autosp launch)");
-  cmd->add_option("--sp", args->sp, "Sequence-parallel group size")->check(CLI::PositiveNumber);
+  cmd->add_option("--sp", args->sp, "Sequence-parallel group size")->check(PositiveCount());
   cmd->add_option("--dp", args->dp, "Data-parallel group size (default: world / sp)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--sizes", args->sizes, "Per-rank buffer sizes, e.g. 4K,1M")
@@ -111,9 +112,14 @@ void AddCommCheckCommand(CLI::App& app) {
   cmd->add_option("--backend", args->backend, "gloo (CPU) or nccl (CUDA)")
       ->check(CLI::IsMember({"gloo", "nccl"}))
       ->capture_default_str();
-  cmd->add_option("--iters", args->iters, "Timed iterations per case")->capture_default_str();
-  cmd->add_option("--warmup", args->warmup, "Untimed iterations per case")->capture_default_str();
+  cmd->add_option("--iters", args->iters, "Timed iterations per case")
+      ->check(PositiveCount())
+      ->capture_default_str();
+  cmd->add_option("--warmup", args->warmup, "Untimed iterations per case")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   cmd->add_option("--timeout", args->timeout_s, "Seconds before a collective fails")
+      ->check(PositiveSeconds())
       ->capture_default_str();
   cmd->callback([args] { RunCommCheckCommand(*args); });
 }

@@ -21,6 +21,7 @@ void AddLaunchCommand(CLI::App& app) {
       ->check(CLI::Range(0, 65535));
   cmd->add_option("--kill-grace-ms", options->kill_grace_ms,
                   "After a rank fails, wait this long before SIGKILL of the rest")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_flag("!--no-prefix", options->prefix_output, "Do not prefix output lines with the rank");
   cmd->add_option("command", options->command, "The command each rank runs (after --)")

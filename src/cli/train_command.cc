@@ -8,7 +8,9 @@
 #include <cstdlib>
 
 #include "cli/commands.h"
+#include "cli/validators.h"
 #include "runtime/comm/c10d_communicator.h"
+#include "support/checksum.h"
 #include "runtime/dist_env.h"
 #include "train/ds_config.h"
 #include "train/trainer.h"
@@ -23,6 +25,19 @@ struct TrainArgs {
   train::TrainOptions options;
   double timeout_s = 300;
 };
+
+/// A failed peer, file system or device (a failed collective is one) or a
+/// timeout exits 3; anything wrong with the input exits 2 (README: exit codes).
+int ExitCode(const Status& status) {
+  return status.code() == StatusCode::kUnavailable || status.code() == StatusCode::kDeadlineExceeded ? 3 : 2;
+}
+
+/// A short digest of a file's bytes ("-" when it cannot be read: the
+/// config loader has already named that error).
+std::string ConfigDigest(const std::string& path) {
+  StatusOr<FileDigest> d = HashFile(path);
+  return d.ok() ? HexDigest(d->xxh3).substr(0, 12) : "-";
+}
 
 [[noreturn]] void Fail(int code, const std::string& message) {
   std::fprintf(stderr, "autosp train: %s\n", message.c_str());
@@ -49,17 +64,19 @@ void Run(TrainArgs args) {
   if (env->world_size > 1) {
     runtime::CommOptions comm;
     comm.timeout = std::chrono::milliseconds(static_cast<int64_t>(args.timeout_s * 1000));
+    // Every rank must train the same thing: the config's bytes (and the
+    // --model file's) are compared at rendezvous.
+    std::string digest = "config " + ConfigDigest(args.config);
+    if (!args.model.empty()) digest += ", model " + ConfigDigest(args.model);
+    comm.agreement = digest;
     auto connected = runtime::ConnectC10dWorld(*env, runtime::C10dBackend::kGloo, comm);
-    if (!connected.ok()) Fail(3, connected.status().message());
+    if (!connected.ok()) Fail(ExitCode(connected.status()), connected.status().message());
     world = std::move(connected).value();
   }
   auto report = train::RunTraining(*config, args.options, world.get(),
                                    env->rank == 0 ? stdout : nullptr);
   if (!report.ok()) {
-    // A failed peer, file system or device (kUnavailable; a failed collective
-    // is one) exits 3, as a failed connection does; any other error 2.
-    Fail(report.status().code() == StatusCode::kUnavailable ? 3 : 2,
-         fmt::format("rank {}: {}", env->rank, report.status().message()));
+    Fail(ExitCode(report.status()), fmt::format("rank {}: {}", env->rank, report.status().message()));
   }
 }
 
@@ -76,11 +93,13 @@ void AddTrainCommand(CLI::App& app) {
       ->required();
   cmd->add_option("--model", args->model, "HF config.json (overrides the config's \"model\")");
   cmd->add_option("--data", args->data, "token file (.tok or .npy; overrides \"data.path\")");
-  cmd->add_option("--steps", args->options.steps, "optimizer steps (default autosp.train_steps)");
+  cmd->add_option("--steps", args->options.steps, "optimizer steps (default autosp.train_steps)")
+      ->check(PositiveCount());
   cmd->add_option("--save", args->options.save_dir, "checkpoint directory");
   cmd->add_option("--resume", args->options.resume_from, "resume from this checkpoint directory");
   cmd->add_option("--metrics", args->options.metrics_file, "JSONL metrics file");
   cmd->add_option("--timeout", args->timeout_s, "seconds before a collective fails")
+      ->check(PositiveSeconds())
       ->capture_default_str();
   cmd->callback([args] { Run(*args); });
 }

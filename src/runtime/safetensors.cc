@@ -3,6 +3,7 @@
 // instead of a crash or an oversized allocation. Writing goes through a
 // temporary file + fsync + rename, so a crash never leaves a torn file.
 #include "runtime/safetensors.h"
+#include "support/checksum.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -365,6 +366,9 @@ Status LoadParametersInto(const std::string& path, const std::vector<ExpectedTen
       return InvalidArgument("{}: tensor '{}' has dtype {}, expected a floating-point type", path,
                              it->first, c10::toString(t.scalar_type()));
     }
+    if (!at::isfinite(t).all().item<bool>()) {
+      return InvalidArgument("{}: tensor '{}' holds NaN or infinity", path, it->first);
+    }
     loaded.emplace(spec.name, t);
   }
   if (!missing.empty()) {
@@ -395,6 +399,17 @@ Status LoadParametersInto(const std::string& path, const std::vector<ExpectedTen
   }
   for (auto& [name, t] : loaded) (*out)[name] = std::move(t);
   return Status::Ok();
+}
+
+StatusOr<std::map<std::string, uint64_t>> DigestSafetensorsTensors(const std::string& path) {
+  std::ifstream in;
+  AUTOSP_ASSIGN_OR_RETURN(Header h, OpenAndReadHeader(in, path));
+  in.close();
+  std::map<std::string, uint64_t> out;
+  for (const Entry& e : h.entries) {
+    AUTOSP_ASSIGN_OR_RETURN(out[e.name], HashFileRange(path, h.data_start + e.begin, e.end - e.begin));
+  }
+  return out;
 }
 
 }  // namespace autosp::runtime

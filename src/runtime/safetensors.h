@@ -33,6 +33,10 @@ Status SaveSafetensors(const std::string& path,
 /// tensor and the byte offset.
 StatusOr<std::map<std::string, at::Tensor>> LoadSafetensors(const std::string& path);
 
+/// The XXH3-64 of each tensor's bytes in a safetensors file, by name (a
+/// checkpoint manifest keeps them, to name the tensor a corrupt file damaged).
+StatusOr<std::map<std::string, uint64_t>> DigestSafetensorsTensors(const std::string& path);
+
 /// The `__metadata__` map of a safetensors file (empty when it has none).
 StatusOr<std::map<std::string, std::string>> LoadSafetensorsMetadata(const std::string& path);
 

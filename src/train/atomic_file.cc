@@ -3,12 +3,53 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <vector>
 
 namespace autosp::train {
+
+void FileSystemFaultPoint() {
+  static const int64_t kill_at = [] {
+    const char* v = std::getenv("AUTOSP_TEST_KILL_AT_FS_OP");
+    return v == nullptr ? int64_t{0} : std::atoll(v);
+  }();
+  static std::atomic<int64_t> ops{0};
+  if (kill_at > 0 && ++ops == kill_at) ::_exit(9);
+}
+
+Status RenameDurably(const std::string& from, const std::string& to) {
+  FileSystemFaultPoint();
+  if (std::rename(from.c_str(), to.c_str()) != 0) {
+    return Status(StatusCode::kUnavailable,
+                  fmt::format("rename {} -> {}: {}", from, to, std::strerror(errno)));
+  }
+  const std::filesystem::path parent = std::filesystem::path(to).parent_path();
+  return FsyncPath(parent.empty() ? "." : parent.string());
+}
+
+Status RemoveTree(const std::string& path) {
+  std::error_code ec;
+  const auto status = std::filesystem::symlink_status(path, ec);
+  if (ec || !std::filesystem::exists(status)) return Status::Ok();
+  if (std::filesystem::is_directory(status)) {
+    std::vector<std::string> children;
+    for (const auto& entry : std::filesystem::directory_iterator(path, ec)) {
+      children.push_back(entry.path().string());
+    }
+    if (ec) return Status(StatusCode::kUnavailable, fmt::format("cannot list {}: {}", path, ec.message()));
+    for (const std::string& child : children) AUTOSP_RETURN_IF_ERROR(RemoveTree(child));
+  }
+  FileSystemFaultPoint();
+  if (std::remove(path.c_str()) != 0 && errno != ENOENT) {
+    return Status(StatusCode::kUnavailable, fmt::format("cannot remove {}: {}", path, std::strerror(errno)));
+  }
+  return Status::Ok();
+}
 
 Status FsyncPath(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY);
@@ -45,6 +86,7 @@ Status WriteFileAtomically(const std::string& path, std::string_view bytes) {
     std::remove(tmp.c_str());
     return Status(StatusCode::kUnavailable, fmt::format("fsync {}: {}", tmp, std::strerror(errno)));
   }
+  FileSystemFaultPoint();
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     const std::string err = std::strerror(errno);
     std::remove(tmp.c_str());

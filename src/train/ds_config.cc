@@ -266,7 +266,8 @@ Status ParsePrecision(const Section& top, bool on_cpu, DsConfig* c) {
 Status ParseAutoSp(const Section& top, DsConfig* c) {
   AUTOSP_ASSIGN_OR_RETURN(
       Section a, top.Object("autosp", {"checkpointing", "memory_budget", "packing", "seed",
-                                       "train_steps", "save_interval", "metrics_file"}));
+                                       "train_steps", "save_interval", "metrics_file",
+                                       "max_nonfinite_steps", "keep_last_n"}));
   AutoSpSection& s = c->autosp;
   std::string policy(passes::CheckpointPolicyName(s.checkpointing));
   AUTOSP_RETURN_IF_ERROR(a.String("checkpointing", &policy));
@@ -292,6 +293,8 @@ Status ParseAutoSp(const Section& top, DsConfig* c) {
   AUTOSP_RETURN_IF_ERROR(a.Int("train_steps", 1, &s.train_steps));
   AUTOSP_RETURN_IF_ERROR(a.Int("save_interval", 0, &s.save_interval));
   AUTOSP_RETURN_IF_ERROR(a.String("metrics_file", &s.metrics_file));
+  AUTOSP_RETURN_IF_ERROR(a.Int("max_nonfinite_steps", 1, &s.max_nonfinite_steps));
+  AUTOSP_RETURN_IF_ERROR(a.Int("keep_last_n", 0, &s.keep_last_n));
   return Status::Ok();
 }
 

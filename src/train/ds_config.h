@@ -81,6 +81,12 @@ struct AutoSpSection {
   int64_t save_interval = 0;
   /// JSONL metrics file ("" = <save dir>/metrics.jsonl, or none without --save).
   std::string metrics_file;
+  /// fp32/bf16: a step whose loss or gradient norm is not finite is skipped
+  /// (nothing updated, nothing saved); this many in a row stop the run.
+  /// fp16 follows its loss scaler instead. 1: stop at the first.
+  int64_t max_nonfinite_steps = 3;
+  /// Checkpoints kept under --save (the newest ones); 0: all.
+  int64_t keep_last_n = 0;
 };
 
 /// `data` section.

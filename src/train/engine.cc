@@ -17,7 +17,9 @@
 #include "runtime/comm/comm_world.h"
 #include "runtime/comm/communicator.h"
 #include "runtime/comm/in_process_communicator.h"
+#include "passes/memory/memory_plan.h"
 #include "train/loss_scaler.h"
+#include "train/memory_check.h"
 #include "train/scheduler.h"
 
 namespace autosp::train {
@@ -35,6 +37,20 @@ ir::DType ToIrDType(FloatType t) {
 }
 
 at::ScalarType ToScalarType(FloatType t) { return runtime::ToScalarType(ToIrDType(t)); }
+
+/// "nan", "inf" or "-inf" (printf's "-nan" says nothing more).
+std::string FormatNonFinite(double v) { return std::isnan(v) ? "nan" : fmt::format("{}", v); }
+
+/// Which of the loss and the gradients were not finite, and where.
+std::string DescribeNonFinite(double loss, double grad_norm, const std::string& first) {
+  std::vector<std::string> parts;
+  if (!std::isfinite(loss)) parts.push_back("the loss (" + FormatNonFinite(loss) + ")");
+  if (!std::isfinite(grad_norm)) {
+    parts.push_back(fmt::format("the gradients (global norm {}{})", FormatNonFinite(grad_norm),
+                                first.empty() ? "" : ", first in " + first));
+  }
+  return fmt::format("{}", fmt::join(parts, " and "));
+}
 
 std::map<std::string, at::Tensor> DefaultInit(const frontend::TracedModel& traced, uint64_t seed) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
@@ -110,10 +126,25 @@ Status Engine::Compile() {
   options.loss_scale_input = config_.ComputeType() == FloatType::kFp16;
   if (options.loss_scale_input) loss_scaler_ = std::make_unique<LossScaler>(config_.fp16_scaling);
   if (options.memory_budget_bytes > 0) options.budget_seq_len = config_.data.seq_len;
+  ZeroOptions zero;
+  zero.stage = config_.zero_stage;
+  const FloatType compute = config_.ComputeType();
+  zero.param_dtype = ToScalarType(compute);
+  // DeepSpeed's defaults: fp32 accumulation at stage 0 (its bf16 optimizer),
+  // the compute dtype at stages 1 and 2; reduced in the accumulation dtype.
+  zero.grad_dtype = ToScalarType(config_.grad_accum_dtype.value_or(
+      config_.zero_stage == 0 ? FloatType::kFp32 : compute));
+  zero.comm_dtype = config_.communication_data_type ? ToScalarType(*config_.communication_data_type)
+                                                    : zero.grad_dtype;
+  zero.dp_size = mesh_.shape.dp;
+  zero.bucket_elements = config_.reduce_bucket_size;
+
   std::map<std::string, at::Tensor> init;
   if (model_.config.has_value()) {
     AUTOSP_ASSIGN_OR_RETURN(CompiledStep step, CompileCausalLm(*model_.config, options));
     compiled_.emplace(std::move(step));
+    // Before the first allocation of the model's size.
+    AUTOSP_RETURN_IF_ERROR(CheckMemory(zero));
     init = reference::InitParameters(*model_.config, config_.autosp.seed);
   } else {
     StatusOr<frontend::TracedModel> traced = model_.fn(frontend::CausalLmOptions{});
@@ -123,6 +154,7 @@ Status Engine::Compile() {
     AUTOSP_ASSIGN_OR_RETURN(CompiledStep step,
                             CompileTracedModel(std::move(traced).value(), options));
     compiled_.emplace(std::move(step));
+    AUTOSP_RETURN_IF_ERROR(CheckMemory(zero));
   }
   const frontend::TracedModel& traced = compiled_->model;
   params_.clear();
@@ -144,22 +176,45 @@ Status Engine::Compile() {
   for (size_t i = 0; i < params_.size(); ++i) {
     grad_param_[compiled_->grads.grad_output_index[i]] = static_cast<int64_t>(i);
   }
-  ZeroOptions zero;
-  zero.stage = config_.zero_stage;
-  const FloatType compute = config_.ComputeType();
-  zero.param_dtype = ToScalarType(compute);
-  // DeepSpeed's defaults: fp32 accumulation at stage 0 (its bf16 optimizer),
-  // the compute dtype at stages 1 and 2; reduced in the accumulation dtype.
-  zero.grad_dtype = ToScalarType(config_.grad_accum_dtype.value_or(
-      config_.zero_stage == 0 ? FloatType::kFp32 : compute));
-  zero.comm_dtype = config_.communication_data_type ? ToScalarType(*config_.communication_data_type)
-                                                    : zero.grad_dtype;
-  zero.dp_size = mesh_.shape.dp;
-  zero.bucket_elements = config_.reduce_bucket_size;
   AUTOSP_ASSIGN_OR_RETURN(optimizer_, ZeroOptimizer::Create(params_, names_, config_.optimizer,
                                                             zero, mesh_.world.get()));
   params_ = optimizer_->params();  // the optimizer's flat buffer from now on
   return Status::Ok();
+}
+
+Status Engine::CheckMemory(const ZeroOptions& zero) const {
+  const ir::Graph& graph = *compiled_->model.graph;
+  double params = 0;
+  for (size_t i = 0; i < compiled_->model.num_parameters; ++i) {
+    double n = 1;
+    for (const ir::DimExpr& d : graph.inputs()[i]->type().dims) {
+      StatusOr<int64_t> v = d.Evaluate({});
+      if (!v.ok()) return Status::Ok();  // a symbolic parameter shape: nothing to check here
+      n *= static_cast<double>(*v);
+    }
+    params += n;
+  }
+  RankMemoryNeed need;
+  need.micro_batch = plan_.micro_batch;
+  const int64_t sp = config_.sequence_parallel_size;
+  need.seq_len = (config_.data.seq_len + sp - 1) / sp * sp;  // padded to a multiple of SP
+  const double world = static_cast<double>(mesh_.world->size());
+  const double shard = zero.stage == 0 ? params : params / world;
+  const double param_bytes = static_cast<double>(at::elementSize(zero.param_dtype));
+  need.state = params * param_bytes +
+               (zero.stage < 2 ? params * static_cast<double>(at::elementSize(zero.grad_dtype)) : shard * 4) +
+               (zero.stage == 0 && zero.param_dtype == at::kFloat ? 0 : shard * 4) + 2 * shard * 4;
+  StatusOr<passes::MemoryPlan> plan = passes::PlanMemory(
+      graph, {.cost_target = HostCostTarget(),
+              .stream_outputs_from = graph.num_forward_outputs().value_or(1)});
+  if (plan.ok()) {
+    StatusOr<passes::SymbolicPeak::Value> peak =
+        plan->peak.Evaluate({{"B", need.micro_batch}, {"S", need.seq_len}});
+    if (peak.ok()) need.activations = static_cast<double>(peak->bytes);
+  }
+  StatusOr<HostMemory> host = ReadHostMemory();
+  if (!host.ok()) return Status::Ok();  // no /proc: nothing to check against
+  return CheckRankMemory(need, *host);
 }
 
 StatusOr<AutoSpInputs> Engine::PrepareAutoSpInputs(const at::Tensor& input_ids,
@@ -218,30 +273,42 @@ StatusOr<OptimizerStepResult> Engine::OptimizerStep() {
   }
   OptimizerStepResult result;
   result.lr = NextLearningRate();
-  const double scale = loss_scaler_ ? loss_scaler_->scale() : 1.0;
-  AUTOSP_ASSIGN_OR_RETURN(const ZeroStepResult z,
-                          optimizer_->Step(result.lr, config_.gradient_clipping, scale,
-                                           /*skip_if_not_finite=*/true));
-  result.grad_norm = z.grad_norm;
-  if (z.skipped && !loss_scaler_) {
-    // Never train on garbage: fp32/bf16 have no loss scale to lower.
-    return InvalidArgument("step {}: the gradients are not finite (global norm {}); nothing was "
-                           "updated and no checkpoint of this state will be written — lower the "
-                           "learning rate, or check the data and the checkpoint resumed from",
-                           global_step() + 1, z.grad_norm);
-  }
-  if (loss_scaler_) {
-    result.loss_scale = scale;
-    result.skipped = z.skipped;
-    loss_scaler_->Update(z.skipped);
-    result.next_loss_scale = loss_scaler_->scale();
-    if (z.skipped) ++skipped_steps_;
-  }
-  result.step = global_step();
+  // The loss first: a non-finite loss skips the update as a non-finite
+  // gradient does, and every rank must decide alike (the mean over DP).
   at::Tensor loss = at::tensor({loss_sum_ / static_cast<double>(plan_.accumulation)}, at::kDouble);
   if (mesh_.dp->size() > 1) {
     AUTOSP_RETURN_IF_ERROR(mesh_.dp->TryAllReduce(loss, runtime::ReduceOp::kAvg));
   }
+  const double scale = loss_scaler_ ? loss_scaler_->scale() : 1.0;
+  const bool loss_finite = std::isfinite(loss.item<double>()) || loss_scaler_ != nullptr;
+  AUTOSP_ASSIGN_OR_RETURN(const ZeroStepResult z,
+                          optimizer_->Step(result.lr, config_.gradient_clipping, scale,
+                                           /*skip_if_not_finite=*/true, loss_finite));
+  result.grad_norm = z.grad_norm;
+  result.skipped = z.skipped;
+  if (z.skipped) ++skipped_steps_;
+  if (loss_scaler_) {
+    result.loss_scale = scale;
+    loss_scaler_->Update(z.skipped);
+    result.next_loss_scale = loss_scaler_->scale();
+  } else {
+    // Never train on garbage: skip, and stop when it does not pass.
+    result.not_finite = z.skipped;
+    result.first_nonfinite = z.first_nonfinite;
+    if (z.skipped) result.nonfinite_what = DescribeNonFinite(loss.item<double>(), z.grad_norm, z.first_nonfinite);
+    nonfinite_in_a_row_ = z.skipped ? nonfinite_in_a_row_ + 1 : 0;
+    result.nonfinite_in_a_row = nonfinite_in_a_row_;
+    if (nonfinite_in_a_row_ >= config_.autosp.max_nonfinite_steps) {
+      return InvalidArgument(
+          "step {}: not finite in {} step{} in a row (autosp.max_nonfinite_steps = {}): {}; "
+          "stopping. Nothing of those steps was applied or saved — lower the learning rate, or "
+          "check the data and the checkpoint resumed from",
+          global_step(), nonfinite_in_a_row_, nonfinite_in_a_row_ == 1 ? "" : "s",
+          config_.autosp.max_nonfinite_steps,
+          DescribeNonFinite(loss.item<double>(), z.grad_norm, z.first_nonfinite));
+    }
+  }
+  result.step = global_step();
   result.loss = loss.item<double>();
   loss_sum_ = 0;
   micro_steps_ = 0;
@@ -256,16 +323,13 @@ int64_t Engine::num_parameters() const {
 
 Status Engine::LoadState(const std::map<std::string, at::Tensor>& weights,
                          const std::map<std::string, at::Tensor>& optimizer_state, int64_t step,
-                         const std::optional<LossScaler::State>& scaler) {
+                         int64_t skipped, const std::optional<LossScaler::State>& scaler) {
   if (!optimizer_) return InvalidArgument("LoadState before Compile");
-  int64_t skipped = 0;
-  if (scaler && loss_scaler_) {
-    if (!(scaler->scale > 0) || !std::isfinite(scaler->scale) || scaler->skipped < 0 ||
-        scaler->skipped > step) {
-      return InvalidArgument("the saved loss scaler state is invalid (scale {}, {} skipped of {} steps)",
-                             scaler->scale, scaler->skipped, step);
-    }
-    skipped = scaler->skipped;
+  if (skipped < 0 || skipped > step) {
+    return InvalidArgument("the saved state is inconsistent: {} skipped of {} steps", skipped, step);
+  }
+  if (scaler && loss_scaler_ && (!(scaler->scale > 0) || !std::isfinite(scaler->scale))) {
+    return InvalidArgument("the saved loss scaler state is invalid (scale {})", scaler->scale);
   }
   // The optimizer counts updates (Adam's bias correction); skipped steps are not.
   AUTOSP_RETURN_IF_ERROR(optimizer_->LoadState(weights, optimizer_state, step - skipped));

@@ -73,8 +73,18 @@ struct OptimizerStepResult {
   double loss = 0;       ///< mean loss of the step's micro-batches over all ranks
   double lr = 0;         ///< learning rate this update used
   double grad_norm = 0;  ///< global gradient norm before clipping
-  /// fp16: the gradients overflowed, nothing was updated (the step still counts).
+  /// Nothing was updated (the step still counts): fp16 gradients overflowed,
+  /// or (fp32/bf16) the loss or the gradient was not finite.
   bool skipped = false;
+  /// fp32/bf16: skipped because the loss or the gradient was not finite;
+  /// how many steps in a row were (this one included), and the first
+  /// parameter whose gradient was not (empty when only the loss was not).
+  bool not_finite = false;
+  int64_t nonfinite_in_a_row = 0;
+  std::string first_nonfinite;
+  /// What was not finite: "the loss (nan) and the gradients (global norm
+  /// nan, first in <parameter>)".
+  std::string nonfinite_what;
   double loss_scale = 0;       ///< fp16: the scale this step's backward used
   double next_loss_scale = 0;  ///< fp16: the scale the next one uses
 };
@@ -153,11 +163,15 @@ class Engine {
   StatusOr<std::vector<std::pair<std::string, at::Tensor>>> GatherMasterWeights();
   /// Replaces the weights (by HF name, any float dtype), the optimizer
   /// moments and the step count. Errors name a missing or misshaped tensor.
-  /// `step` is the global step; fp16 runs give the loss scaler's saved
-  /// state too (its skipped steps are not optimizer updates).
+  /// `step` is the global step, `skipped` how many of them changed nothing
+  /// (fp16 overflow, non-finite skips: not optimizer updates); fp16 runs
+  /// give the loss scaler's saved state too.
   Status LoadState(const std::map<std::string, at::Tensor>& weights,
                    const std::map<std::string, at::Tensor>& optimizer_state, int64_t step,
+                   int64_t skipped = 0,
                    const std::optional<LossScaler::State>& scaler = std::nullopt);
+  /// Steps that changed nothing (fp16 overflow, non-finite skips).
+  int64_t skipped_steps() const { return skipped_steps_; }
   /// fp16: the loss scaler's state (what a checkpoint keeps); nullopt otherwise.
   std::optional<LossScaler::State> loss_scaler_state() const;
 
@@ -179,7 +193,11 @@ class Engine {
   int64_t micro_steps_ = 0;
   std::unique_ptr<ZeroOptimizer> optimizer_;
   std::unique_ptr<LossScaler> loss_scaler_;  ///< fp16 only
+  /// Before the parameters are made: the training state and the memory
+  /// plan's peak fit this machine (memory_check.h).
+  Status CheckMemory(const ZeroOptions& zero) const;
   int64_t skipped_steps_ = 0;
+  int64_t nonfinite_in_a_row_ = 0;  ///< fp32/bf16: steps skipped as not finite, in a row
   int64_t peak_bytes_ = 0;
 };
 

@@ -17,10 +17,18 @@
 //                                          ("optimizer_shards": numel, world,
 //                                          parts, bucket)
 //
-// Atomicity: a checkpoint is written into a temporary directory (every file
-// fsync'ed), which is then renamed to step-N; only after that is `latest`
-// replaced, itself atomically (atomic_file.h). A run killed at any point
-// leaves `latest` naming the previous complete checkpoint.
+//   DIR/step-000005/manifest.json          written last: each file's size and
+//                                          XXH3-64, and each tensor's
+//                                          ("autosp-checkpoint/1")
+//
+// Atomicity: a checkpoint is written into a temporary directory
+// (.tmp-step-N.PID, every file fsync'ed, the manifest last), which is then
+// renamed to step-N; only after that is `latest` replaced, itself
+// atomically (atomic_file.h). A re-save of an existing step first moves the
+// old one aside (.old-step-N.PID) and removes it after `latest` is written.
+// A run killed between any two of these syscalls leaves `latest` resolvable:
+// to the previous checkpoint, the new one, or the aside copy of the same
+// step (which RecoverSaveDirectory puts back at the next start).
 //
 // Nothing depends on the DP or SP size of the run that wrote it: the weights
 // are stored whole, by name, and the moment shards are reassembled from the
@@ -50,11 +58,15 @@ class Engine;
 struct TrainerState {
   int64_t step = 0;           ///< optimizer updates done
   int64_t data_position = 0;  ///< index of the next sample of the packed dataset
+  int64_t skipped_steps = 0;  ///< steps that updated nothing (fp16 overflow, not finite)
 };
 
 /// A checkpoint read back.
 struct LoadedSnapshot {
   std::string path;  ///< the step-N directory
+  /// Every file matched the manifest's checksums (false: an older
+  /// checkpoint without a manifest, read unverified).
+  bool verified = false;
   TrainerState state;
   std::map<std::string, at::Tensor> weights;
   std::map<std::string, at::Tensor> optimizer;  ///< rng_state.cpu (and full moments, older format)
@@ -71,6 +83,8 @@ struct SnapshotSaveOptions {
   bool crash_after_weights = false;
   /// Test hook: the save fails (an error, no crash) after writing the weights.
   bool fail_after_weights = false;
+  /// Step directories to keep (the newest; autosp.keep_last_n); 0: all.
+  int64_t keep_last_n = 0;
 };
 
 /// Saves `engine` and `state` under `dir` (see above). A collective: every
@@ -80,8 +94,17 @@ StatusOr<std::string> SaveSnapshot(Engine& engine, const TrainerState& state,
                                    const std::string& dir, const SnapshotSaveOptions& options = {});
 
 /// Reads the checkpoint `path` names: a step-N directory, or a save
-/// directory (its `latest`).
+/// directory (its `latest`; when a save was killed between its renames, the
+/// complete copy of that step it moved aside). Every file is checked against
+/// the manifest's size and checksum before it is parsed, and every tensor
+/// for NaN/infinity; errors name the file and the tensor.
 StatusOr<LoadedSnapshot> LoadSnapshot(const std::string& path);
+
+/// Start-up repair of a save directory after killed runs (world rank 0,
+/// before anything reads it): puts back a step a killed re-save moved
+/// aside, and removes temporary and aside directories. Returns one log line
+/// per change.
+StatusOr<std::vector<std::string>> RecoverSaveDirectory(const std::string& dir);
 
 /// Puts a loaded checkpoint into an engine (after Compile) and restores the
 /// CPU random generator.

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 
 #include "runtime/comm/communicator.h"
 #include "support/units.h"
@@ -41,6 +42,19 @@ StatusOr<TrainReport> RunTraining(const DsConfig& config, const TrainOptions& op
   if (!config.model.has_value()) {
     return InvalidArgument("no model: set \"model\" in the config (a path to an HF config.json or "
                            "an inline config) or pass --model");
+  }
+  if (config.model->family == frontend::ModelFamily::kGpt2 &&
+      config.data.seq_len > config.model->max_position_embeddings) {
+    return InvalidArgument("\"data.seq_len\" = {} is longer than the model's {} learned positions "
+                           "(n_positions); shorten the sequence or use a model with more positions",
+                           config.data.seq_len, config.model->max_position_embeddings);
+  }
+  if (!options.save_dir.empty()) {
+    std::error_code ec;
+    if (std::filesystem::exists(options.save_dir, ec) &&
+        !std::filesystem::is_directory(options.save_dir, ec)) {
+      return InvalidArgument("--save {}: is a file, not a directory", options.save_dir);
+    }
   }
   AUTOSP_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine,
                           Engine::Initialize(config, Model::FromConfig(*config.model), world));
@@ -93,12 +107,32 @@ StatusOr<TrainReport> RunTraining(const DsConfig& config, const TrainOptions& op
                       ? fmt::format(" (sharded over all {} ranks)", plan.dp * config.sequence_parallel_size)
                       : std::string()));
 
+  // Repair what killed runs left in the save directory before anyone reads it.
+  if (!options.save_dir.empty()) {
+    Status recovered = Status::Ok();
+    if (engine->rank() == 0) {
+      StatusOr<std::vector<std::string>> lines = RecoverSaveDirectory(options.save_dir);
+      if (lines.ok()) {
+        for (const std::string& line : *lines) say(fmt::format("{}: {}", options.save_dir, line));
+      } else {
+        recovered = lines.status();
+      }
+    }
+    at::Tensor failed = at::tensor({recovered.ok() ? int64_t{0} : int64_t{1}}, at::kLong);
+    AUTOSP_RETURN_IF_ERROR(engine->mesh().world->TryAllReduce(failed, runtime::ReduceOp::kSum));
+    if (!recovered.ok()) return recovered;
+    if (failed.item<int64_t>() != 0) {
+      return Status(StatusCode::kUnavailable, "rank 0 could not repair the save directory");
+    }
+  }
   TrainerState state;
   if (!options.resume_from.empty()) {
     AUTOSP_ASSIGN_OR_RETURN(LoadedSnapshot ckpt, LoadSnapshot(options.resume_from));
     AUTOSP_RETURN_IF_ERROR(RestoreSnapshot(*engine, ckpt));
     state = ckpt.state;
-    say(fmt::format("resumed from {} at step {}", ckpt.path, state.step));
+    say(fmt::format("resumed from {} at step {} ({})", ckpt.path, state.step,
+                    ckpt.verified ? "checksums verified"
+                                  : "no manifest: written before checksums, not verified"));
   }
   const std::string metrics_path =
       !options.metrics_file.empty()  ? options.metrics_file
@@ -119,6 +153,7 @@ StatusOr<TrainReport> RunTraining(const DsConfig& config, const TrainOptions& op
   const Clock::time_point start = Clock::now();
   Clock::time_point window_start = start;
   int64_t window_steps = 0;
+  bool save_pending = false;  // a save fell on a step that was skipped as not finite
   while (state.step < total) {
     for (int64_t a = 0; a < plan.accumulation; ++a) {
       const int64_t first = state.data_position + a * plan.micro_batch * plan.dp +
@@ -129,7 +164,12 @@ StatusOr<TrainReport> RunTraining(const DsConfig& config, const TrainOptions& op
       AUTOSP_RETURN_IF_ERROR(engine->Step(inputs).status());
     }
     AUTOSP_ASSIGN_OR_RETURN(OptimizerStepResult r, engine->OptimizerStep());
-    if (r.skipped) {
+    if (r.skipped && r.not_finite) {
+      say(fmt::format("step {}: {} not finite; update skipped ({} in a row; the run stops at {}, "
+                      "autosp.max_nonfinite_steps)",
+                      r.step, r.nonfinite_what, r.nonfinite_in_a_row,
+                      config.autosp.max_nonfinite_steps));
+    } else if (r.skipped) {
       say(fmt::format("step {}: fp16 gradients overflowed, update skipped; loss scale {:g} -> {:g}",
                       r.step, r.loss_scale, r.next_loss_scale));
     }
@@ -159,15 +199,21 @@ StatusOr<TrainReport> RunTraining(const DsConfig& config, const TrainOptions& op
       std::fprintf(out, "\r\033[K%s", FormatProgressBar(state.step, total, r.loss).c_str());
       std::fflush(out);
     }
-    const bool save_now = !options.save_dir.empty() &&
-                          ((config.autosp.save_interval > 0 &&
-                            state.step % config.autosp.save_interval == 0) ||
-                           state.step == total);
-    if (save_now) {
+    save_pending = save_pending ||
+                   (!options.save_dir.empty() &&
+                    ((config.autosp.save_interval > 0 && state.step % config.autosp.save_interval == 0) ||
+                     state.step == total));
+    if (save_pending && r.not_finite) {
+      // Never checkpoint a state a non-finite step just passed through; the
+      // next finite step saves instead.
+      say(fmt::format("step {}: checkpoint deferred to the next finite step", state.step));
+    } else if (save_pending) {
       SnapshotSaveOptions save;
       save.crash_after_weights = options.crash_in_save_at_step == state.step;
+      save.keep_last_n = config.autosp.keep_last_n;
       AUTOSP_ASSIGN_OR_RETURN(report.last_checkpoint,
                               SaveSnapshot(*engine, state, options.save_dir, save));
+      save_pending = false;
     }
   }
   if (tty) std::fprintf(out, "\r\033[K");

@@ -198,7 +198,7 @@ Status ZeroOptimizer::PublishWeights() {
 }
 
 StatusOr<ZeroStepResult> ZeroOptimizer::Step(double lr, double max_norm, double loss_scale,
-                                             bool skip_if_not_finite) {
+                                             bool skip_if_not_finite, bool loss_finite) {
   const bool distributed = world_->size() > 1;
   at::Tensor g;  // this rank's part of the reduced gradient, fp32
   if (options_.stage == 0) {
@@ -230,8 +230,11 @@ StatusOr<ZeroStepResult> ZeroOptimizer::Step(double lr, double max_norm, double 
   // scale. One divisor undoes both, applied with the clipping in one pass.
   const double divisor = static_cast<double>(options_.dp_size) * loss_scale;
   result.grad_norm = std::sqrt(sq.item<double>()) / divisor;
-  if (skip_if_not_finite && !std::isfinite(result.grad_norm)) {
+  if (skip_if_not_finite && (!std::isfinite(result.grad_norm) || !loss_finite)) {
     result.skipped = true;
+    if (!std::isfinite(result.grad_norm)) {
+      AUTOSP_ASSIGN_OR_RETURN(result.first_nonfinite, FirstNonFinite(g));
+    }
     ZeroGradients();
     return result;
   }
@@ -246,6 +249,34 @@ StatusOr<ZeroStepResult> ZeroOptimizer::Step(double lr, double max_norm, double 
   AUTOSP_RETURN_IF_ERROR(PublishWeights());
   ZeroGradients();
   return result;
+}
+
+StatusOr<std::string> ZeroOptimizer::FirstNonFinite(const at::Tensor& g) {
+  // This rank's first bad element as a flat position: shards concatenate
+  // their bucket chunks in bucket order, so shard order is flat order.
+  int64_t first = padded_;
+  at::Tensor bad = at::nonzero(at::logical_not(at::isfinite(g))).reshape({-1});
+  if (bad.numel() > 0) {
+    const int64_t i = bad[0].item<int64_t>();
+    if (parts() == 1) {
+      first = i;
+    } else {
+      for (const Bucket& b : buckets_) {
+        if (i >= b.shard_offset && i < b.shard_offset + chunk(b)) {
+          first = b.begin + part_index() * chunk(b) + (i - b.shard_offset);
+          break;
+        }
+      }
+    }
+  }
+  if (parts() > 1) {
+    at::Tensor all = at::tensor({-first}, at::kLong);  // the minimum, as a maximum
+    AUTOSP_RETURN_IF_ERROR(world_->TryAllReduce(all, runtime::ReduceOp::kMax));
+    first = -all.item<int64_t>();
+  }
+  if (first >= numel_) return std::string("(none: the norm overflowed)");
+  const auto next = std::upper_bound(offsets_.begin(), offsets_.end(), first);
+  return names_[static_cast<size_t>(next - offsets_.begin() - 1)];
 }
 
 TrainingStateBytes ZeroOptimizer::state_bytes() const {

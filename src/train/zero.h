@@ -74,8 +74,11 @@ struct ZeroOptions {
 struct ZeroStepResult {
   double grad_norm = 0;  ///< global norm before clipping (of the unscaled gradient)
   bool clipped = false;
-  /// The gradient was not finite (fp16 overflow): nothing was updated.
+  /// The gradient (or the loss) was not finite: nothing was updated.
   bool skipped = false;
+  /// When the gradient was not finite: the first parameter (in model order)
+  /// whose reduced gradient holds a NaN or an infinity, by HF name.
+  std::string first_nonfinite;
 };
 
 /// How the flat buffer was cut (what a sharded checkpoint must record to be
@@ -121,10 +124,11 @@ class ZeroOptimizer {
   /// with `lr`, writes the new weights into the parameters (all-gathering
   /// the shards in param_dtype) and zeroes the gradients. With
   /// `skip_if_not_finite`, a gradient whose global norm is not finite (fp16
-  /// overflow) changes nothing but the zeroed gradients (result.skipped).
+  /// overflow, or a diverged run), or `loss_finite` false (the same on every
+  /// rank), changes nothing but the zeroed gradients (result.skipped).
   /// Collectives over the world (a failed one is a kUnavailable Status).
   StatusOr<ZeroStepResult> Step(double lr, double max_norm, double loss_scale = 1.0,
-                                bool skip_if_not_finite = false);
+                                bool skip_if_not_finite = false, bool loss_finite = true);
 
   /// Optimizer updates done so far.
   int64_t step() const { return step_; }
@@ -185,6 +189,10 @@ class ZeroOptimizer {
   Status FlushBucket(Bucket& b);
   /// Zeroes the accumulated gradients (full or shard).
   void ZeroGradients();
+  /// The first parameter over the world whose part of `g` (this rank's
+  /// reduced gradient: full at stage 0, the shard otherwise) is not finite.
+  /// A collective at stage >= 1.
+  StatusOr<std::string> FirstNonFinite(const at::Tensor& g);
   /// Writes the master shard into the working parameters.
   Status PublishWeights();
   bool MasterIsWorkingCopy() const;

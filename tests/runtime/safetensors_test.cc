@@ -9,6 +9,8 @@
 #include <sstream>
 
 #include <ATen/ATen.h>
+#include <limits>
+
 #include <gtest/gtest.h>
 
 namespace autosp::runtime {
@@ -201,6 +203,20 @@ TEST_F(SafetensorsTest, LoadParametersIntoChecksNamesAndShapes) {
   s = LoadParametersInto(extra, {Spec("a", {2})}, &params);
   EXPECT_EQ(s.message(), extra + ": unexpected tensors not in the model: 'b', 'c'");
   EXPECT_EQ(params.size(), 1u);  // unchanged on failure
+}
+
+// `check --weights` with a NaN in a weight was a "max rel err 0.00e+00" PASS:
+// weights that are not finite are refused, naming the tensor.
+TEST_F(SafetensorsTest, LoadParametersIntoRefusesNonFiniteWeights) {
+  const std::string path = Path("nan.safetensors");
+  at::Tensor w = at::ones({8, 4});
+  w[3][2] = std::numeric_limits<float>::quiet_NaN();
+  ASSERT_TRUE(SaveSafetensors(path, {{"transformer.wte.weight", w}}).ok());
+  std::map<std::string, at::Tensor> params;
+  Status s = LoadParametersInto(path, {Spec("transformer.wte.weight", {8, 4})}, &params);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), path + ": tensor 'transformer.wte.weight' holds NaN or infinity");
+  EXPECT_TRUE(params.empty());
 }
 
 TEST_F(SafetensorsTest, LoadParametersIntoAcceptsGpt2NamesWithoutPrefix) {

@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
+#include <limits>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -21,6 +22,7 @@
 #include "train/ds_config.h"
 #include "train/scheduler.h"
 #include "train/trainer.h"
+#include "train/zero.h"
 
 namespace autosp::train {
 namespace {
@@ -263,23 +265,67 @@ TEST(TrainerTest, Fp16ResumeKeepsTheLossScalerBitwise) {
   for (auto& [name, t] : b) EXPECT_TRUE(at::equal(a.at(name), t)) << name;
 }
 
-// Never train on garbage: lr 1e30 blows the weights up after step 1, step 2's
-// gradients are not finite, and the run stops with an error naming the step
-// before it updates or saves anything; every checkpoint on disk is finite.
-TEST(TrainerTest, NonFiniteGradientsStopTheRunBeforeAnythingIsSaved) {
+// Never train on garbage: lr 1e30 blows the weights up after step 1, and
+// every later step's loss and gradients are not finite. Each is skipped
+// (nothing updated, no checkpoint written); the third in a row stops the run
+// with an error naming the step and the first parameter; the checkpoint on
+// disk is step 1's, finite.
+TEST(TrainerTest, NonFiniteStepsAreSkippedAndTheThirdInARowStopsTheRun) {
   DsConfig c = Parse(Config(R"("train_micro_batch_size_per_gpu": 2)"));
   c.optimizer.lr = 1e30;
   c.autosp.save_interval = 1;
+  ASSERT_EQ(c.autosp.max_nonfinite_steps, 3);
   const std::string dir = TempDir("nonfinite").string();
-  auto report = RunTraining(c, Opts(5, dir), nullptr, nullptr);
+  auto report = RunTraining(c, Opts(8, dir), nullptr, nullptr);
   ASSERT_FALSE(report.ok());
-  EXPECT_NE(report.status().message().find("the gradients are not finite"), std::string::npos)
-      << report.status().ToString();
-  ASSERT_TRUE(fs::exists(fs::path(dir) / "latest"));
+  const std::string error = report.status().message();
+  // The loss is still finite (ln 256: the logits are uniform), the gradients are not.
+  EXPECT_NE(error.find("step 4: not finite in 3 steps in a row (autosp.max_nonfinite_steps = 3): "
+                       "the gradients (global norm nan, first in model.embed_tokens.weight); "
+                       "stopping"),
+            std::string::npos)
+      << error;
   auto ckpt = LoadSnapshot(dir);
   ASSERT_TRUE(ckpt.ok()) << ckpt.status().ToString();
-  EXPECT_LT(ckpt->state.step, 5);
+  EXPECT_EQ(ckpt->state.step, 1);
+  EXPECT_TRUE(ckpt->verified);
   for (const auto& [name, t] : ckpt->weights) EXPECT_TRUE(at::isfinite(t).all().item<bool>()) << name;
+  // max_nonfinite_steps = 1 stops at the first.
+  c.autosp.max_nonfinite_steps = 1;
+  auto first = RunTraining(c, Opts(8, TempDir("nonfinite1").string()), nullptr, nullptr);
+  ASSERT_FALSE(first.ok());
+  EXPECT_NE(first.status().message().find("step 2: not finite in 1 step in a row"), std::string::npos)
+      << first.status().message();
+}
+
+// ZeRO names the first parameter whose gradient is not finite in model
+// order, wherever its elements sit among the shards (ZeRO-2 over 4 ranks,
+// buckets smaller than a parameter), and skips the update on every rank.
+TEST(ZeroOptimizerTest, ANonFiniteGradientIsSkippedNamingTheFirstParameter) {
+  RunRanks(4, [&](runtime::CommWorld& world) {
+    std::unique_ptr<runtime::Communicator> comm = world.World();
+    std::vector<at::Tensor> init = {at::ones({5, 7}), at::ones({30}), at::ones({3, 3})};
+    ZeroOptions options;
+    options.stage = 2;
+    options.bucket_elements = 8;
+    auto zero = ZeroOptimizer::Create(init, {"a", "b", "c"}, OptimizerConfig{}, options, comm.get());
+    ASSERT_TRUE(zero.ok()) << zero.status().ToString();
+    (*zero)->BeginMicroBatch();
+    for (size_t i = 0; i < init.size(); ++i) {
+      at::Tensor g = at::full_like(init[i], 0.5);
+      // Rank 2 alone has an infinity in "b" and every rank a NaN in "c".
+      if (i == 1 && world.rank() == 2) g[17] = std::numeric_limits<float>::infinity();
+      if (i == 2) g[1][1] = std::nan("");
+      ASSERT_TRUE((*zero)->AccumulateGradient(i, g, 1.0).ok());
+    }
+    ASSERT_TRUE((*zero)->EndMicroBatch().ok());
+    auto step = (*zero)->Step(0.1, 0.0, 1.0, /*skip_if_not_finite=*/true);
+    ASSERT_TRUE(step.ok()) << step.status().ToString();
+    EXPECT_TRUE(step->skipped);
+    EXPECT_EQ(step->first_nonfinite, "b");
+    EXPECT_EQ((*zero)->step(), 0);
+    for (const at::Tensor& p : (*zero)->params()) EXPECT_TRUE(at::equal(p, at::ones_like(p)));
+  });
 }
 
 TEST(TrainerTest, GradientAccumulationEqualsALargerMicroBatch) {
@@ -351,6 +397,19 @@ TEST(TrainerTest, ACorruptTrainerStateIsAClearError) {
   const std::string dir = TempDir("corrupt_state").string();
   TrainReport r = Train(Parse(Config(R"("train_micro_batch_size_per_gpu": 2)")), 1, Opts(1, dir));
   const std::string path = r.last_checkpoint + "/trainer_state.json";
+  // With the manifest, any edit is a checksum mismatch before parsing.
+  {
+    nlohmann::json j = nlohmann::json::parse(std::ifstream(path));
+    const std::string original = j.dump(2) + "\n";
+    j["step"] = 7;
+    std::ofstream(path) << j.dump(2) << "\n";
+    EXPECT_NE(LoadSnapshot(r.last_checkpoint).status().message().find("trainer_state.json: "),
+              std::string::npos);
+    std::ofstream(path) << original;
+    ASSERT_TRUE(LoadSnapshot(r.last_checkpoint).ok());
+  }
+  // Without it (checkpoints from before manifests) the schema still holds.
+  fs::remove(r.last_checkpoint + "/manifest.json");
   std::ifstream in(path);
   std::stringstream text;
   text << in.rdbuf();
@@ -373,6 +432,161 @@ TEST(TrainerTest, ACorruptTrainerStateIsAClearError) {
   }
   EXPECT_NE(load_with("optimizer_shards", "[1, 2]").find("must be an object"), std::string::npos);
   EXPECT_EQ(load_with("step", "1"), "ok");
+}
+
+// --- checkpoint integrity ------------------------------------------------------
+
+/// The byte offset in a safetensors file where tensor `name`'s data starts,
+/// and the name of the tensor stored last.
+std::pair<uint64_t, std::string> TensorOffset(const std::string& file, const std::string& name) {
+  std::ifstream in(file, std::ios::binary);
+  uint64_t len = 0;
+  in.read(reinterpret_cast<char*>(&len), 8);
+  std::string header(len, '\0');
+  in.read(header.data(), static_cast<std::streamsize>(len));
+  const nlohmann::json j = nlohmann::json::parse(header);
+  std::string last;
+  uint64_t last_end = 0;
+  for (const auto& [k, v] : j.items()) {
+    if (k == "__metadata__") continue;
+    if (v["data_offsets"][1].get<uint64_t>() > last_end) {
+      last_end = v["data_offsets"][1].get<uint64_t>();
+      last = k;
+    }
+  }
+  return {8 + len + j[name]["data_offsets"][0].get<uint64_t>(), last};
+}
+
+void WriteBytesAt(const std::string& file, uint64_t offset, const std::string& bytes) {
+  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(static_cast<std::streamoff>(offset));
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+// Every file is checked against the manifest before it is parsed: a flipped
+// low bit names the file and the tensor; a truncated file says so; a NaN in
+// an older checkpoint without a manifest is caught by the finiteness check.
+TEST(SnapshotTest, CorruptionIsNamedByFileAndTensorBeforeAnythingIsTrained) {
+  const std::string dir = TempDir("corrupt").string();
+  TrainReport r = Train(Parse(Config(R"("train_micro_batch_size_per_gpu": 2)")), 1, Opts(1, dir));
+  const std::string model = r.last_checkpoint + "/model.safetensors";
+  ASSERT_TRUE(fs::exists(r.last_checkpoint + "/manifest.json"));
+  const std::string pristine = [&] {
+    std::ifstream in(model, std::ios::binary);
+    std::stringstream b;
+    b << in.rdbuf();
+    return b.str();
+  }();
+  auto restore = [&] { std::ofstream(model, std::ios::binary) << pristine; };
+  auto error = [&] {
+    auto loaded = LoadSnapshot(dir);
+    return loaded.ok() ? std::string("ok") : loaded.status().message();
+  };
+  ASSERT_EQ(error(), "ok");
+
+  const std::string tensor = "model.layers.1.mlp.up_proj.weight";
+  const auto [offset, last] = TensorOffset(model, tensor);
+  // One low mantissa bit: the value barely changes, the checksum does.
+  WriteBytesAt(model, offset, std::string(1, static_cast<char>(pristine[offset] ^ 1)));
+  EXPECT_NE(error().find(fmt::format("model.safetensors: checksum mismatch in tensor \"{}\"", tensor)),
+            std::string::npos)
+      << error();
+  restore();
+  fs::resize_file(model, pristine.size() - 3);
+  EXPECT_NE(error().find(fmt::format("{} bytes, the manifest says {} — the file is truncated",
+                                     pristine.size() - 3, pristine.size())),
+            std::string::npos)
+      << error();
+  restore();
+  // A NaN (exponent bits set) in a checkpoint written before manifests.
+  WriteBytesAt(model, offset, std::string("\x00\x00\xc0\x7f", 4));
+  EXPECT_NE(error().find("checksum mismatch in tensor"), std::string::npos) << error();
+  fs::remove(r.last_checkpoint + "/manifest.json");
+  EXPECT_NE(error().find(fmt::format("weight \"{}\" holds NaN or infinity", tensor)), std::string::npos)
+      << error();
+  restore();
+  EXPECT_EQ(error(), "ok");
+}
+
+// keep_last_n: only the newest checkpoints stay; `latest` names the last.
+TEST(SnapshotTest, KeepLastNRemovesOlderSteps) {
+  DsConfig c = Parse(Config(R"("train_micro_batch_size_per_gpu": 1)"));
+  c.autosp.save_interval = 1;
+  c.autosp.keep_last_n = 2;
+  const std::string dir = TempDir("keep_last").string();
+  Train(c, 1, Opts(5, dir));
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(dir)) left.push_back(e.path().filename().string());
+  std::sort(left.begin(), left.end());
+  EXPECT_EQ(left, (std::vector<std::string>{"latest", "metrics.jsonl", "step-000004", "step-000005"}));
+}
+
+// A re-save of the step `latest` names, killed after moving the old copy
+// aside and before renaming the new one in: `latest` still resolves (to the
+// aside copy), and the next start puts it back and removes what killed runs
+// left, one log line each.
+TEST(SnapshotTest, AKilledReSaveLeavesLatestResolvableAndIsRepairedAtStart) {
+  const std::string dir = TempDir("killed_resave").string();
+  Train(Parse(Config(R"("train_micro_batch_size_per_gpu": 1)")), 1, Opts(2, dir));
+  const fs::path root(dir);
+  fs::rename(root / "step-000002", root / ".old-step-000002.4242");
+  fs::create_directories(root / ".tmp-step-000002.4242");
+  std::ofstream(root / ".tmp-step-000002.4242" / "model.safetensors") << "partial";
+  std::ofstream(root / ".latest.tmp.4242") << "step-0000";
+  auto loaded = LoadSnapshot(dir);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ(loaded->state.step, 2);
+  EXPECT_TRUE(loaded->path.ends_with(".old-step-000002.4242")) << loaded->path;
+  auto log = RecoverSaveDirectory(dir);
+  ASSERT_TRUE(log.ok()) << log.status().ToString();
+  EXPECT_EQ(*log, (std::vector<std::string>{
+                      "recovered step-000002 from .old-step-000002.4242 (a save was killed "
+                      "between two renames)",
+                      "removed .latest.tmp.4242 (left by a killed save)",
+                      "removed .tmp-step-000002.4242 (left by a killed save)"}));
+  auto again = LoadSnapshot(dir);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_TRUE(again->path.ends_with("/step-000002")) << again->path;
+  EXPECT_TRUE(again->verified);
+  // `latest` naming something that is not a step directory is refused.
+  std::ofstream(root / "latest") << "../../etc\n";
+  EXPECT_NE(LoadSnapshot(dir).status().message().find("not the name of a step directory"),
+            std::string::npos);
+}
+
+// --- inputs checked before anything is allocated -----------------------------------
+
+TEST(TrainerTest, ARunThatCannotFitIsRefusedBeforeTheFirstStep) {
+  // 2^20 sequences of 32 tokens per micro-batch: the logits alone are 32 GiB.
+  DsConfig c = Parse(Config(R"("train_micro_batch_size_per_gpu": 1048576)"));
+  auto report = RunTraining(c, Opts(1), nullptr, nullptr);
+  ASSERT_FALSE(report.ok());
+  const std::string error = report.status().message();
+  EXPECT_NE(error.find("this run needs about"), std::string::npos) << error;
+  EXPECT_NE(error.find("(memory plan peak at micro-batch 1048576, sequence 32) — but this machine has"),
+            std::string::npos)
+      << error;
+  EXPECT_NE(error.find("lower \"train_micro_batch_size_per_gpu\" or \"data.seq_len\""), std::string::npos);
+}
+
+TEST(TrainerTest, Gpt2BeyondItsPositionsAndSaveIntoAFileAreConfigErrors) {
+  DsConfig c = Parse(Config(R"("train_micro_batch_size_per_gpu": 1)"));
+  auto gpt2 = frontend::ParseModelConfig(R"({"architectures": ["GPT2LMHeadModel"], "vocab_size": 256,
+      "n_embd": 32, "n_layer": 1, "n_head": 4, "n_positions": 16})", "gpt2.json");
+  ASSERT_TRUE(gpt2.ok()) << gpt2.status().ToString();
+  c.model = *gpt2;
+  auto report = RunTraining(c, Opts(1), nullptr, nullptr);
+  ASSERT_FALSE(report.ok());
+  EXPECT_EQ(report.status().message(),
+            "\"data.seq_len\" = 32 is longer than the model's 16 learned positions (n_positions); "
+            "shorten the sequence or use a model with more positions");
+  DsConfig llama = Parse(Config(R"("train_micro_batch_size_per_gpu": 1)"));
+  const fs::path file = TempDir("save_file");
+  fs::create_directories(file.parent_path());
+  std::ofstream(file) << "not a directory";
+  auto into_file = RunTraining(llama, Opts(1, file.string()), nullptr, nullptr);
+  ASSERT_FALSE(into_file.ok());
+  EXPECT_EQ(into_file.status().message(), fmt::format("--save {}: is a file, not a directory", file.string()));
 }
 
 TEST(TrainerTest, ACheckpointLoadsWithAnotherSpSize) {

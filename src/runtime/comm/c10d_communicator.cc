@@ -31,6 +31,81 @@ c10d::ReduceOp ToC10d(ReduceOp op) {
   return c10d::ReduceOp::SUM;
 }
 
+/// An exception's message without LibTorch's stack trace: its first line.
+std::string FirstLine(const std::exception& e) {
+  const auto* c10 = dynamic_cast<const c10::Error*>(&e);
+  std::string text = c10 != nullptr ? c10->what_without_backtrace() : e.what();
+  const size_t end = text.find('\n');
+  return end == std::string::npos ? text : text.substr(0, end);
+}
+
+/// Every rank publishes what it was started with (WORLD_SIZE and the
+/// caller's agreement, e.g. a config digest); rank 0 compares them all with
+/// its own and publishes a verdict that every rank waits for. A mismatch or a
+/// rank that never comes fails every rank within the timeout, naming both
+/// values — not a collective timing out later with no reason given.
+Status AgreeOnWorld(c10d::Store& store, const DistEnv& env, const CommOptions& options) {
+  const std::string mine = fmt::format("WORLD_SIZE={}{}{}", env.world_size,
+                                       options.agreement.empty() ? "" : ", ", options.agreement);
+  const double seconds = static_cast<double>(options.timeout.count()) / 1000.0;
+  auto hello = [](int r) { return fmt::format("autosp/hello/{}", r); };
+  auto mismatch = [&](int r, const std::string& theirs, const std::string& rank0) {
+    return Status(StatusCode::kInvalidArgument,
+                  fmt::format("rank {} was started with {}, but rank 0 with {}: every rank must "
+                              "have the same WORLD_SIZE and config",
+                              r, theirs, rank0));
+  };
+  try {
+    if (store.add(fmt::format("autosp/claims/{}", env.rank), 1) > 1) {
+      return Status(StatusCode::kInvalidArgument,
+                    fmt::format("rank {} of {} is claimed by more than one process: every process "
+                                "needs its own RANK",
+                                env.rank, env.world_size));
+    }
+    store.set(hello(env.rank), mine);
+    if (env.rank != 0) {
+      try {
+        store.wait({hello(0)}, options.timeout);
+      } catch (const std::exception&) {
+        return Status(StatusCode::kDeadlineExceeded,
+                      fmt::format("rank {}: rank 0 did not come within {:g} s", env.rank, seconds));
+      }
+      const std::string rank0 = store.get_to_str(hello(0));
+      if (rank0 != mine) return mismatch(env.rank, mine, rank0);
+      try {
+        store.wait({"autosp/verdict"}, options.timeout);
+      } catch (const std::exception&) {
+        return Status(StatusCode::kDeadlineExceeded,
+                      fmt::format("rank {}: rank 0 did not confirm the world within {:g} s", env.rank,
+                                  seconds));
+      }
+      const std::string verdict = store.get_to_str("autosp/verdict");
+      if (verdict == "ok") return Status::Ok();
+      return Status(StatusCode::kInvalidArgument, fmt::format("rank {}: rank 0 reports: {}", env.rank, verdict));
+    }
+    Status verdict = Status::Ok();
+    for (int r = 1; r < env.world_size && verdict.ok(); ++r) {
+      try {
+        store.wait({hello(r)}, options.timeout);
+      } catch (const std::exception&) {
+        verdict = Status(StatusCode::kDeadlineExceeded,
+                         fmt::format("rank {} of {} did not come within {:g} s (was it started "
+                                     "with another WORLD_SIZE, or did it fail to start?)",
+                                     r, env.world_size, seconds));
+        break;
+      }
+      const std::string theirs = store.get_to_str(hello(r));
+      if (theirs != mine) verdict = mismatch(r, theirs, mine);
+    }
+    store.set("autosp/verdict", verdict.ok() ? std::string("ok") : verdict.message());
+    return verdict;
+  } catch (const std::exception& e) {
+    return Status(StatusCode::kUnavailable,
+                  fmt::format("rank {}: rendezvous at {}:{} failed: {}", env.rank, env.master_addr,
+                              env.master_port, FirstLine(e)));
+  }
+}
+
 class C10dCommunicator final : public Communicator {
  public:
   C10dCommunicator(c10::intrusive_ptr<c10d::Backend> backend, std::string name,
@@ -244,18 +319,29 @@ StatusOr<std::unique_ptr<CommWorld>> ConnectC10dWorld(const DistEnv& env, C10dBa
   store_opts.port = static_cast<uint16_t>(env.master_port);
   store_opts.isServer = env.rank == 0;
   store_opts.numWorkers = env.world_size;
-  store_opts.waitWorkers = true;
+  // AgreeOnWorld waits for the ranks itself, so that a rank launched with
+  // another WORLD_SIZE is named rather than waited for.
+  store_opts.waitWorkers = false;
   store_opts.timeout = options.timeout;
+  c10::intrusive_ptr<c10d::Store> store;
   try {
-    auto store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, store_opts);
-    return std::unique_ptr<CommWorld>(
-        std::make_unique<C10dWorld>(env, backend, options, std::move(store)));
+    store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, store_opts);
   } catch (const std::exception& e) {
+    const std::string why = FirstLine(e);
+    if (env.rank == 0 && (why.find("ddress already in use") != std::string::npos ||
+                          why.find("EADDRINUSE") != std::string::npos)) {
+      return Status(StatusCode::kUnavailable,
+                    fmt::format("rank 0 cannot listen on {}:{}: the port is in use (another run?); "
+                                "choose another with MASTER_PORT or `autosp launch --master-port`",
+                                env.master_addr, env.master_port));
+    }
     return Status(StatusCode::kUnavailable,
                   fmt::format("rank {} of {} could not rendezvous at {}:{} ({} launcher): {}",
                               env.rank, env.world_size, env.master_addr, env.master_port,
-                              env.launcher, e.what()));
+                              env.launcher, why));
   }
+  AUTOSP_RETURN_IF_ERROR(AgreeOnWorld(*store, env, options));
+  return std::unique_ptr<CommWorld>(std::make_unique<C10dWorld>(env, backend, options, std::move(store)));
 }
 
 }  // namespace autosp::runtime

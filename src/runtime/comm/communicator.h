@@ -41,6 +41,9 @@ inline constexpr std::chrono::milliseconds kDefaultCommTimeout{300'000};
 struct CommOptions {
   /// Every blocking collective fails with CommError after this long.
   std::chrono::milliseconds timeout = kDefaultCommTimeout;
+  /// What every rank must have been started with besides WORLD_SIZE (e.g.
+  /// the config's digest); compared at rendezvous. Empty: WORLD_SIZE only.
+  std::string agreement;
 };
 
 /// A collective failed: timeout, dead peer, mismatched call, backend error.

@@ -19,7 +19,9 @@ using testing::RunRanks;
 
 TEST(CommStatusTest, FailedCollectiveIsUnavailableNamingCollectiveGroupRankAndBackend) {
   Status status;
-  InProcessHub hub(2, CommOptions{std::chrono::milliseconds(200)});
+  CommOptions options;
+  options.timeout = std::chrono::milliseconds(200);
+  InProcessHub hub(2, options);
   std::thread survivor([&] {
     auto world = hub.Join(0);
     auto comm = world->World();

@@ -143,7 +143,9 @@ TEST(InProcessCommunicatorTest, MeshRanksAreContiguousForSp) {
 TEST(InProcessCommunicatorTest, MissingPeerTimesOutNamingCollectiveAndGroup) {
   std::atomic<int> failures{0};
   std::string message;
-  InProcessHub hub(2, CommOptions{std::chrono::milliseconds(200)});
+  CommOptions options;
+  options.timeout = std::chrono::milliseconds(200);
+  InProcessHub hub(2, options);
   std::thread survivor([&] {
     auto world = hub.Join(0);
     auto comm = world->World();
