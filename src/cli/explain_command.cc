@@ -68,7 +68,8 @@ void AddExplainCommand(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "explain", "Print the per-rank graph sequence parallelism makes of a model, and its collectives");
   cmd->add_option("--model", args->model, "HF config.json")->required();
-  cmd->add_option("--sp", args->sp, "sequence_parallel_size")->check(PositiveCount())
+  cmd->add_option("--sp", args->sp, "sequence_parallel_size")
+      ->check(PositiveCount())
       ->capture_default_str();
   cmd->add_flag("--backward", args->backward, "Differentiate too (joint graph, gradient all-reduce)");
   cmd->add_flag("--summary-only", args->summary_only, "Only the collectives summary");

@@ -38,7 +38,8 @@ int main(int argc, char** argv) {
     // is a bug. One line, no stack trace.
     std::string what = e.what();
     what = what.substr(0, what.find('\n'));
-    std::fprintf(stderr, "autosp: internal error: %s (please report this as a bug)\n", what.c_str());
+    std::fprintf(stderr, "autosp: internal error: %s (please report this as a bug)\n",
+                 what.c_str());
     return 4;
   }
   return 0;

@@ -361,15 +361,18 @@ void AddPlanCommand(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "plan", "Predict per-rank memory, max sequence length and step time per checkpoint policy");
   cmd->add_option("--model", args->model, "HF config.json")->required();
-  cmd->add_option("--sp", args->sp, "sequence_parallel_size")->check(PositiveCount())
+  cmd->add_option("--sp", args->sp, "sequence_parallel_size")
+      ->check(PositiveCount())
       ->capture_default_str();
-  cmd->add_option("--dp", args->dp, "data-parallel size")->check(PositiveCount())
+  cmd->add_option("--dp", args->dp, "data-parallel size")
+      ->check(PositiveCount())
       ->capture_default_str();
   cmd->add_option("--memory", args->memory, "memory per rank (e.g. 80GiB)")->capture_default_str();
   cmd->add_option("--device", args->device, "a100-80g, h100-80g or cpu")->capture_default_str();
   cmd->add_option("--seq-range", args->seq_range, "global sequence lengths LO..HI")
       ->capture_default_str();
-  cmd->add_option("--batch", args->batch, "micro-batch size")->check(PositiveCount())
+  cmd->add_option("--batch", args->batch, "micro-batch size")
+      ->check(PositiveCount())
       ->capture_default_str();
   cmd->add_option("--dtype", args->dtype, "bf16 or f32")->capture_default_str();
   cmd->add_option("--zero", args->zero, "ZeRO stage (0, 1 or 2)")->capture_default_str();

@@ -29,7 +29,9 @@ struct TrainArgs {
 /// A failed peer, file system or device (a failed collective is one) or a
 /// timeout exits 3; anything wrong with the input exits 2 (README: exit codes).
 int ExitCode(const Status& status) {
-  return status.code() == StatusCode::kUnavailable || status.code() == StatusCode::kDeadlineExceeded ? 3 : 2;
+  return status.code() == StatusCode::kUnavailable || status.code() == StatusCode::kDeadlineExceeded
+             ? 3
+             : 2;
 }
 
 /// A short digest of a file's bytes ("-" when it cannot be read: the
@@ -76,7 +78,8 @@ void Run(TrainArgs args) {
   auto report = train::RunTraining(*config, args.options, world.get(),
                                    env->rank == 0 ? stdout : nullptr);
   if (!report.ok()) {
-    Fail(ExitCode(report.status()), fmt::format("rank {}: {}", env->rank, report.status().message()));
+    Fail(ExitCode(report.status()),
+         fmt::format("rank {}: {}", env->rank, report.status().message()));
   }
 }
 

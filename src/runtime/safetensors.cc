@@ -407,7 +407,8 @@ StatusOr<std::map<std::string, uint64_t>> DigestSafetensorsTensors(const std::st
   in.close();
   std::map<std::string, uint64_t> out;
   for (const Entry& e : h.entries) {
-    AUTOSP_ASSIGN_OR_RETURN(out[e.name], HashFileRange(path, h.data_start + e.begin, e.end - e.begin));
+    AUTOSP_ASSIGN_OR_RETURN(out[e.name],
+                            HashFileRange(path, h.data_start + e.begin, e.end - e.begin));
   }
   return out;
 }

@@ -44,7 +44,8 @@ StatusOr<uint64_t> HashFd(int fd, const std::string& path, uint64_t offset, uint
     const ssize_t n = ::pread(fd, buffer.data(), want, static_cast<off_t>(offset + done));
     if (n < 0) {
       if (errno == EINTR) continue;
-      return Status(StatusCode::kUnavailable, fmt::format("read {}: {}", path, std::strerror(errno)));
+      return Status(StatusCode::kUnavailable,
+                    fmt::format("read {}: {}", path, std::strerror(errno)));
     }
     if (n == 0) break;  // end of file
     hash->Update(buffer.data(), static_cast<size_t>(n));
@@ -81,8 +82,9 @@ StatusOr<uint64_t> HashFileRange(const std::string& path, uint64_t offset, uint6
   StreamingHash hash;
   AUTOSP_ASSIGN_OR_RETURN(uint64_t got, HashFd(fd.get(), path, offset, size, &hash));
   if (got != size) {
-    return Status(StatusCode::kUnavailable,
-                  fmt::format("{}: {} bytes at {} run past the end of the file", path, size, offset));
+    return Status(
+        StatusCode::kUnavailable,
+        fmt::format("{}: {} bytes at {} run past the end of the file", path, size, offset));
   }
   return hash.Digest();
 }

@@ -264,10 +264,10 @@ Status ParsePrecision(const Section& top, bool on_cpu, DsConfig* c) {
 }
 
 Status ParseAutoSp(const Section& top, DsConfig* c) {
-  AUTOSP_ASSIGN_OR_RETURN(
-      Section a, top.Object("autosp", {"checkpointing", "memory_budget", "packing", "seed",
-                                       "train_steps", "save_interval", "metrics_file",
-                                       "max_nonfinite_steps", "keep_last_n"}));
+  AUTOSP_ASSIGN_OR_RETURN(Section a,
+                          top.Object("autosp", {"checkpointing", "memory_budget", "packing", "seed",
+                                                "train_steps", "save_interval", "metrics_file",
+                                                "max_nonfinite_steps", "keep_last_n"}));
   AutoSpSection& s = c->autosp;
   std::string policy(passes::CheckpointPolicyName(s.checkpointing));
   AUTOSP_RETURN_IF_ERROR(a.String("checkpointing", &policy));

@@ -132,8 +132,8 @@ Status Engine::Compile() {
   zero.param_dtype = ToScalarType(compute);
   // DeepSpeed's defaults: fp32 accumulation at stage 0 (its bf16 optimizer),
   // the compute dtype at stages 1 and 2; reduced in the accumulation dtype.
-  zero.grad_dtype = ToScalarType(config_.grad_accum_dtype.value_or(
-      config_.zero_stage == 0 ? FloatType::kFp32 : compute));
+  zero.grad_dtype = ToScalarType(
+      config_.grad_accum_dtype.value_or(config_.zero_stage == 0 ? FloatType::kFp32 : compute));
   zero.comm_dtype = config_.communication_data_type ? ToScalarType(*config_.communication_data_type)
                                                     : zero.grad_dtype;
   zero.dp_size = mesh_.shape.dp;
@@ -202,11 +202,12 @@ Status Engine::CheckMemory(const ZeroOptions& zero) const {
   const double shard = zero.stage == 0 ? params : params / world;
   const double param_bytes = static_cast<double>(at::elementSize(zero.param_dtype));
   need.state = params * param_bytes +
-               (zero.stage < 2 ? params * static_cast<double>(at::elementSize(zero.grad_dtype)) : shard * 4) +
+               (zero.stage < 2 ? params * static_cast<double>(at::elementSize(zero.grad_dtype))
+                               : shard * 4) +
                (zero.stage == 0 && zero.param_dtype == at::kFloat ? 0 : shard * 4) + 2 * shard * 4;
-  StatusOr<passes::MemoryPlan> plan = passes::PlanMemory(
-      graph, {.cost_target = HostCostTarget(),
-              .stream_outputs_from = graph.num_forward_outputs().value_or(1)});
+  StatusOr<passes::MemoryPlan> plan =
+      passes::PlanMemory(graph, {.cost_target = HostCostTarget(),
+                                 .stream_outputs_from = graph.num_forward_outputs().value_or(1)});
   if (plan.ok()) {
     StatusOr<passes::SymbolicPeak::Value> peak =
         plan->peak.Evaluate({{"B", need.micro_batch}, {"S", need.seq_len}});
@@ -295,7 +296,9 @@ StatusOr<OptimizerStepResult> Engine::OptimizerStep() {
     // Never train on garbage: skip, and stop when it does not pass.
     result.not_finite = z.skipped;
     result.first_nonfinite = z.first_nonfinite;
-    if (z.skipped) result.nonfinite_what = DescribeNonFinite(loss.item<double>(), z.grad_norm, z.first_nonfinite);
+    if (z.skipped)
+      result.nonfinite_what =
+          DescribeNonFinite(loss.item<double>(), z.grad_norm, z.first_nonfinite);
     nonfinite_in_a_row_ = z.skipped ? nonfinite_in_a_row_ + 1 : 0;
     result.nonfinite_in_a_row = nonfinite_in_a_row_;
     if (nonfinite_in_a_row_ >= config_.autosp.max_nonfinite_steps) {
@@ -326,7 +329,8 @@ Status Engine::LoadState(const std::map<std::string, at::Tensor>& weights,
                          int64_t skipped, const std::optional<LossScaler::State>& scaler) {
   if (!optimizer_) return InvalidArgument("LoadState before Compile");
   if (skipped < 0 || skipped > step) {
-    return InvalidArgument("the saved state is inconsistent: {} skipped of {} steps", skipped, step);
+    return InvalidArgument("the saved state is inconsistent: {} skipped of {} steps", skipped,
+                           step);
   }
   if (scaler && loss_scaler_ && (!(scaler->scale > 0) || !std::isfinite(scaler->scale))) {
     return InvalidArgument("the saved loss scaler state is invalid (scale {})", scaler->scale);

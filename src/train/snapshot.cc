@@ -113,8 +113,9 @@ StatusOr<std::string> ReadLatest(const fs::path& dir) {
 StatusOr<std::set<std::string>> VerifyManifest(const fs::path& step_dir,
                                                const std::vector<std::string>& required) {
   const fs::path manifest_path = step_dir / kManifestName;
-  AUTOSP_ASSIGN_OR_RETURN(std::string text, ReadRegularFile(manifest_path.string(), "checkpoint manifest",
-                                                            uint64_t{64} << 20));
+  AUTOSP_ASSIGN_OR_RETURN(
+      std::string text,
+      ReadRegularFile(manifest_path.string(), "checkpoint manifest", uint64_t{64} << 20));
   const nlohmann::json m = nlohmann::json::parse(text, nullptr, false);
   if (m.is_discarded() || !m.is_object() || !m.contains("format") || !m["format"].is_string() ||
       !m.contains("files") || !m["files"].is_object()) {
@@ -122,8 +123,8 @@ StatusOr<std::set<std::string>> VerifyManifest(const fs::path& step_dir,
                       manifest_path.string());
   }
   if (m["format"].get<std::string>() != kManifestFormat) {
-    return ParseError("{}: format \"{}\" is not one this autosp reads (\"{}\")", manifest_path.string(),
-                      m["format"].get<std::string>(), kManifestFormat);
+    return ParseError("{}: format \"{}\" is not one this autosp reads (\"{}\")",
+                      manifest_path.string(), m["format"].get<std::string>(), kManifestFormat);
   }
   const nlohmann::json& files = m["files"];
   std::set<std::string> listed;
@@ -138,22 +139,27 @@ StatusOr<std::set<std::string>> VerifyManifest(const fs::path& step_dir,
     uint64_t want = 0;
     if (name.find('/') != std::string::npos || !entry.is_object() || !entry.contains("bytes") ||
         !entry["bytes"].is_number_unsigned() || !entry.contains("xxh3_64") ||
-        !entry["xxh3_64"].is_string() || !ParseHexDigest(entry["xxh3_64"].get<std::string>(), &want)) {
+        !entry["xxh3_64"].is_string() ||
+        !ParseHexDigest(entry["xxh3_64"].get<std::string>(), &want)) {
       return ParseError("{}: bad entry for \"{}\"", manifest_path.string(), name);
     }
     std::error_code ec;
     const uint64_t size = fs::file_size(file, ec);
-    if (ec) return NotFound("{}: listed in the manifest but cannot be read: {}", file.string(), ec.message());
+    if (ec)
+      return NotFound("{}: listed in the manifest but cannot be read: {}", file.string(),
+                      ec.message());
     if (size != entry["bytes"].get<uint64_t>()) {
-      return InvalidArgument("{}: {} bytes, the manifest says {} — the file is truncated or was replaced",
-                      file.string(), size, entry["bytes"].get<uint64_t>());
+      return InvalidArgument(
+          "{}: {} bytes, the manifest says {} — the file is truncated or was replaced",
+          file.string(), size, entry["bytes"].get<uint64_t>());
     }
     AUTOSP_ASSIGN_OR_RETURN(FileDigest got, HashFile(file.string()));
     if (got.xxh3 == want) continue;
     // Name the damaged tensor when the manifest recorded them.
     std::string where = "its header";
     if (entry.contains("tensors") && entry["tensors"].is_object()) {
-      StatusOr<std::map<std::string, uint64_t>> now = runtime::DigestSafetensorsTensors(file.string());
+      StatusOr<std::map<std::string, uint64_t>> now =
+          runtime::DigestSafetensorsTensors(file.string());
       if (now.ok()) {
         for (const auto& [tensor, digest] : entry["tensors"].items()) {
           uint64_t recorded = 0;
@@ -166,9 +172,10 @@ StatusOr<std::set<std::string>> VerifyManifest(const fs::path& step_dir,
         }
       }
     }
-    return InvalidArgument("{}: checksum mismatch in {} (xxh3 {} recorded, {} read) — the file is corrupt; "
-                    "resume from another checkpoint",
-                    file.string(), where, HexDigest(want), HexDigest(got.xxh3));
+    return InvalidArgument(
+        "{}: checksum mismatch in {} (xxh3 {} recorded, {} read) — the file is corrupt; resume "
+        "from another checkpoint",
+        file.string(), where, HexDigest(want), HexDigest(got.xxh3));
   }
   return listed;
 }
@@ -199,7 +206,9 @@ Status WriteCheckpointFiles(Engine& engine, const TrainerState& state, const fs:
       {"train_batch_size", engine.batch_plan().train_batch_size},
       {"seq_len", c.data.seq_len},
       {"optimizer_shards",
-       {{"numel", layout.numel}, {"world", layout.world}, {"parts", layout.parts},
+       {{"numel", layout.numel},
+        {"world", layout.world},
+        {"parts", layout.parts},
         {"bucket", layout.bucket}}},
   };
   if (const std::optional<LossScaler::State> l = engine.loss_scaler_state()) {
@@ -227,7 +236,7 @@ Status Unavailable(const std::string& what, const std::error_code& ec) {
 /// rank hashes the shard it wrote (re-read from the page cache), so rank 0
 /// never reads the other ranks' files.
 StatusOr<std::map<int64_t, FileRecord>> GatherShardRecords(Engine& engine, const fs::path& tmp,
-                                                          bool wrote_shard) {
+                                                           bool wrote_shard) {
   const ZeroLayout layout = engine.optimizer()->layout();
   const int64_t part = engine.optimizer()->part();
   at::Tensor mine = at::zeros({5}, at::kLong);  // part + 1 (0: none), bytes, file, m, v
@@ -245,7 +254,10 @@ StatusOr<std::map<int64_t, FileRecord>> GatherShardRecords(Engine& engine, const
     }
   }
   AUTOSP_ASSIGN_OR_RETURN(bool ok, AllOk(engine, status));
-  if (!ok) return status.ok() ? Status(StatusCode::kUnavailable, "hashing a shard failed on another rank") : status;
+  if (!ok) {
+    return status.ok() ? Status(StatusCode::kUnavailable, "hashing a shard failed on another rank")
+                       : status;
+  }
   AUTOSP_ASSIGN_OR_RETURN(at::Tensor all, engine.mesh().world->TryAllGather(mine));
   std::map<int64_t, FileRecord> out;
   for (int64_t r = 0; r < all.numel() / 5; ++r) {
@@ -293,8 +305,10 @@ Status Retain(const fs::path& dir, const std::string& latest, int64_t keep) {
   std::sort(steps.begin(), steps.end());  // zero-padded: name order is step order
   const int64_t drop = static_cast<int64_t>(steps.size()) - keep;
   for (int64_t i = 0; i < drop; ++i) {
-    const fs::path aside = dir / fmt::format(".old-{}.{}", steps[static_cast<size_t>(i)], ::getpid());
-    AUTOSP_RETURN_IF_ERROR(RenameDurably((dir / steps[static_cast<size_t>(i)]).string(), aside.string()));
+    const fs::path aside =
+        dir / fmt::format(".old-{}.{}", steps[static_cast<size_t>(i)], ::getpid());
+    AUTOSP_RETURN_IF_ERROR(
+        RenameDurably((dir / steps[static_cast<size_t>(i)]).string(), aside.string()));
     AUTOSP_RETURN_IF_ERROR(RemoveTree(aside.string()));
   }
   return Status::Ok();
@@ -304,7 +318,8 @@ Status Retain(const fs::path& dir, const std::string& latest, int64_t keep) {
 /// `latest` at it. A kill between any two of these syscalls leaves `latest`
 /// resolvable (LoadSnapshot finds a step moved aside; RecoverSaveDirectory
 /// puts it back and removes the rest).
-Status Publish(const fs::path& dir, const fs::path& tmp, const std::string& name, int64_t keep_last_n) {
+Status Publish(const fs::path& dir, const fs::path& tmp, const std::string& name,
+               int64_t keep_last_n) {
   const fs::path final_dir = dir / name;
   const fs::path old = dir / fmt::format(".old-{}.{}", name, ::getpid());
   std::error_code ec;
@@ -362,9 +377,11 @@ StatusOr<std::string> SaveSnapshot(Engine& engine, const TrainerState& state,
   if (writes_shard) {
     auto [m, v] = opt.MomentShards();
     const std::string bad = FirstNonFiniteTensor({{"exp_avg", m}, {"exp_avg_sq", v}});
-    status = bad.empty() ? runtime::SaveSafetensors((tmp / ShardFileName(opt.part(), layout.parts)).string(),
-                                                    {{"exp_avg", m}, {"exp_avg_sq", v}})
-                         : InvalidArgument("the Adam moments ({}) hold NaN or infinity; not saved", bad);
+    status =
+        bad.empty()
+            ? runtime::SaveSafetensors((tmp / ShardFileName(opt.part(), layout.parts)).string(),
+                                       {{"exp_avg", m}, {"exp_avg_sq", v}})
+            : InvalidArgument("the Adam moments ({}) hold NaN or infinity; not saved", bad);
   }
   if (engine.rank() == 0 && status.ok()) {
     const std::string bad = FirstNonFiniteTensor(weights);
@@ -402,9 +419,10 @@ StatusOr<std::vector<std::string>> RecoverSaveDirectory(const std::string& dir) 
   if (!latest.empty() && !IsCompleteStep(root / latest)) {
     const std::vector<fs::path> aside = AsideCopies(root, latest);
     if (aside.empty()) {
-      return NotFound("{}/latest names {}, which is missing, and no copy of it was left by a killed "
-                      "save; resume from an earlier step directory by name",
-                      dir, latest);
+      return NotFound(
+          "{}/latest names {}, which is missing, and no copy of it was left by a killed "
+          "save; resume from an earlier step directory by name",
+          dir, latest);
     }
     if (fs::exists(root / latest, ec)) AUTOSP_RETURN_IF_ERROR(RemoveTree((root / latest).string()));
     AUTOSP_RETURN_IF_ERROR(RenameDurably(aside.back().string(), (root / latest).string()));
@@ -414,7 +432,8 @@ StatusOr<std::vector<std::string>> RecoverSaveDirectory(const std::string& dir) 
   std::vector<fs::path> stale;
   for (const auto& e : fs::directory_iterator(root, ec)) {
     const std::string f = e.path().filename().string();
-    if (f.starts_with(".tmp-step-") || f.starts_with(".old-step-") || f.starts_with(".latest.tmp.")) {
+    if (f.starts_with(".tmp-step-") || f.starts_with(".old-step-") ||
+        f.starts_with(".latest.tmp.")) {
       stale.push_back(e.path());
     }
   }
@@ -446,8 +465,9 @@ StatusOr<LoadedSnapshot> LoadSnapshot(const std::string& path) {
   // Checksums first: nothing of a corrupt checkpoint is parsed or trained on.
   std::optional<std::set<std::string>> listed;
   if (fs::exists(step_dir / kManifestName, ec)) {
-    AUTOSP_ASSIGN_OR_RETURN(listed, VerifyManifest(step_dir, {"model.safetensors", "optimizer.safetensors",
-                                                              "trainer_state.json"}));
+    AUTOSP_ASSIGN_OR_RETURN(listed,
+                            VerifyManifest(step_dir, {"model.safetensors", "optimizer.safetensors",
+                                                      "trainer_state.json"}));
   }
   std::ifstream in(state_path);
   std::stringstream text;
@@ -480,8 +500,9 @@ StatusOr<LoadedSnapshot> LoadSnapshot(const std::string& path) {
                           runtime::LoadSafetensors((step_dir / "optimizer.safetensors").string()));
   for (const auto& [name, t] : ckpt.weights) {
     if (t.is_floating_point() && !at::isfinite(t).all().item<bool>()) {
-      return InvalidArgument("{}: weight \"{}\" holds NaN or infinity; resume from another checkpoint",
-                             (step_dir / "model.safetensors").string(), name);
+      return InvalidArgument(
+          "{}: weight \"{}\" holds NaN or infinity; resume from another checkpoint",
+          (step_dir / "model.safetensors").string(), name);
     }
   }
   if (j.contains("skipped_steps")) {
@@ -565,8 +586,9 @@ Status RestoreSnapshot(Engine& engine, const LoadedSnapshot& ckpt) {
     if (!full.ok()) return full.status().WithContext("resuming from " + ckpt.path);
     moments.merge(*full);
   }
-  AUTOSP_RETURN_IF_ERROR(engine.LoadState(ckpt.weights, moments, ckpt.state.step,
-                                          ckpt.state.skipped_steps, ckpt.loss_scaler)
+  AUTOSP_RETURN_IF_ERROR(engine
+                             .LoadState(ckpt.weights, moments, ckpt.state.step,
+                                        ckpt.state.skipped_steps, ckpt.loss_scaler)
                              .WithContext("resuming from " + ckpt.path));
   auto rng = ckpt.optimizer.find("rng_state.cpu");
   if (rng != ckpt.optimizer.end()) {

@@ -45,9 +45,10 @@ StatusOr<TrainReport> RunTraining(const DsConfig& config, const TrainOptions& op
   }
   if (config.model->family == frontend::ModelFamily::kGpt2 &&
       config.data.seq_len > config.model->max_position_embeddings) {
-    return InvalidArgument("\"data.seq_len\" = {} is longer than the model's {} learned positions "
-                           "(n_positions); shorten the sequence or use a model with more positions",
-                           config.data.seq_len, config.model->max_position_embeddings);
+    return InvalidArgument(
+        "\"data.seq_len\" = {} is longer than the model's {} learned positions "
+        "(n_positions); shorten the sequence or use a model with more positions",
+        config.data.seq_len, config.model->max_position_embeddings);
   }
   if (!options.save_dir.empty()) {
     std::error_code ec;
@@ -165,10 +166,10 @@ StatusOr<TrainReport> RunTraining(const DsConfig& config, const TrainOptions& op
     }
     AUTOSP_ASSIGN_OR_RETURN(OptimizerStepResult r, engine->OptimizerStep());
     if (r.skipped && r.not_finite) {
-      say(fmt::format("step {}: {} not finite; update skipped ({} in a row; the run stops at {}, "
-                      "autosp.max_nonfinite_steps)",
-                      r.step, r.nonfinite_what, r.nonfinite_in_a_row,
-                      config.autosp.max_nonfinite_steps));
+      say(fmt::format(
+          "step {}: {} not finite; update skipped ({} in a row; the run stops at {}, "
+          "autosp.max_nonfinite_steps)",
+          r.step, r.nonfinite_what, r.nonfinite_in_a_row, config.autosp.max_nonfinite_steps));
     } else if (r.skipped) {
       say(fmt::format("step {}: fp16 gradients overflowed, update skipped; loss scale {:g} -> {:g}",
                       r.step, r.loss_scale, r.next_loss_scale));
@@ -199,10 +200,11 @@ StatusOr<TrainReport> RunTraining(const DsConfig& config, const TrainOptions& op
       std::fprintf(out, "\r\033[K%s", FormatProgressBar(state.step, total, r.loss).c_str());
       std::fflush(out);
     }
-    save_pending = save_pending ||
-                   (!options.save_dir.empty() &&
-                    ((config.autosp.save_interval > 0 && state.step % config.autosp.save_interval == 0) ||
-                     state.step == total));
+    save_pending =
+        save_pending ||
+        (!options.save_dir.empty() &&
+         ((config.autosp.save_interval > 0 && state.step % config.autosp.save_interval == 0) ||
+          state.step == total));
     if (save_pending && r.not_finite) {
       // Never checkpoint a state a non-finite step just passed through; the
       // next finite step saves instead.

@@ -42,7 +42,7 @@ struct TrainReport {
   double tokens_per_s = 0;
   std::vector<int64_t> peak_bytes;  ///< per world rank
   TrainingStateBytes state_bytes;   ///< what this rank holds (weights, gradients, master, moments)
-  int64_t skipped_steps = 0;         ///< updates skipped (fp16 overflow, or not finite)
+  int64_t skipped_steps = 0;        ///< updates skipped (fp16 overflow, or not finite)
   std::vector<double> loss_scales;   ///< fp16: the scale each step's backward used (0 otherwise)
   std::string last_checkpoint;
 };

@@ -294,7 +294,8 @@ TEST(TrainerTest, NonFiniteStepsAreSkippedAndTheThirdInARowStopsTheRun) {
   c.autosp.max_nonfinite_steps = 1;
   auto first = RunTraining(c, Opts(8, TempDir("nonfinite1").string()), nullptr, nullptr);
   ASSERT_FALSE(first.ok());
-  EXPECT_NE(first.status().message().find("step 2: not finite in 1 step in a row"), std::string::npos)
+  EXPECT_NE(first.status().message().find("step 2: not finite in 1 step in a row"),
+            std::string::npos)
       << first.status().message();
 }
 
@@ -308,7 +309,8 @@ TEST(ZeroOptimizerTest, ANonFiniteGradientIsSkippedNamingTheFirstParameter) {
     ZeroOptions options;
     options.stage = 2;
     options.bucket_elements = 8;
-    auto zero = ZeroOptimizer::Create(init, {"a", "b", "c"}, OptimizerConfig{}, options, comm.get());
+    auto zero =
+        ZeroOptimizer::Create(init, {"a", "b", "c"}, OptimizerConfig{}, options, comm.get());
     ASSERT_TRUE(zero.ok()) << zero.status().ToString();
     (*zero)->BeginMicroBatch();
     for (size_t i = 0; i < init.size(); ++i) {
@@ -488,8 +490,9 @@ TEST(SnapshotTest, CorruptionIsNamedByFileAndTensorBeforeAnythingIsTrained) {
   const auto [offset, last] = TensorOffset(model, tensor);
   // One low mantissa bit: the value barely changes, the checksum does.
   WriteBytesAt(model, offset, std::string(1, static_cast<char>(pristine[offset] ^ 1)));
-  EXPECT_NE(error().find(fmt::format("model.safetensors: checksum mismatch in tensor \"{}\"", tensor)),
-            std::string::npos)
+  EXPECT_NE(
+      error().find(fmt::format("model.safetensors: checksum mismatch in tensor \"{}\"", tensor)),
+      std::string::npos)
       << error();
   restore();
   fs::resize_file(model, pristine.size() - 3);
@@ -502,7 +505,8 @@ TEST(SnapshotTest, CorruptionIsNamedByFileAndTensorBeforeAnythingIsTrained) {
   WriteBytesAt(model, offset, std::string("\x00\x00\xc0\x7f", 4));
   EXPECT_NE(error().find("checksum mismatch in tensor"), std::string::npos) << error();
   fs::remove(r.last_checkpoint + "/manifest.json");
-  EXPECT_NE(error().find(fmt::format("weight \"{}\" holds NaN or infinity", tensor)), std::string::npos)
+  EXPECT_NE(error().find(fmt::format("weight \"{}\" holds NaN or infinity", tensor)),
+            std::string::npos)
       << error();
   restore();
   EXPECT_EQ(error(), "ok");
@@ -518,7 +522,8 @@ TEST(SnapshotTest, KeepLastNRemovesOlderSteps) {
   std::vector<std::string> left;
   for (const auto& e : fs::directory_iterator(dir)) left.push_back(e.path().filename().string());
   std::sort(left.begin(), left.end());
-  EXPECT_EQ(left, (std::vector<std::string>{"latest", "metrics.jsonl", "step-000004", "step-000005"}));
+  EXPECT_EQ(left,
+            (std::vector<std::string>{"latest", "metrics.jsonl", "step-000004", "step-000005"}));
 }
 
 // A re-save of the step `latest` names, killed after moving the old copy
@@ -563,16 +568,20 @@ TEST(TrainerTest, ARunThatCannotFitIsRefusedBeforeTheFirstStep) {
   ASSERT_FALSE(report.ok());
   const std::string error = report.status().message();
   EXPECT_NE(error.find("this run needs about"), std::string::npos) << error;
-  EXPECT_NE(error.find("(memory plan peak at micro-batch 1048576, sequence 32) — but this machine has"),
-            std::string::npos)
+  EXPECT_NE(
+      error.find("(memory plan peak at micro-batch 1048576, sequence 32) — but this machine has"),
+      std::string::npos)
       << error;
-  EXPECT_NE(error.find("lower \"train_micro_batch_size_per_gpu\" or \"data.seq_len\""), std::string::npos);
+  EXPECT_NE(error.find("lower \"train_micro_batch_size_per_gpu\" or \"data.seq_len\""),
+            std::string::npos);
 }
 
 TEST(TrainerTest, Gpt2BeyondItsPositionsAndSaveIntoAFileAreConfigErrors) {
   DsConfig c = Parse(Config(R"("train_micro_batch_size_per_gpu": 1)"));
-  auto gpt2 = frontend::ParseModelConfig(R"({"architectures": ["GPT2LMHeadModel"], "vocab_size": 256,
-      "n_embd": 32, "n_layer": 1, "n_head": 4, "n_positions": 16})", "gpt2.json");
+  auto gpt2 =
+      frontend::ParseModelConfig(R"({"architectures": ["GPT2LMHeadModel"], "vocab_size": 256,
+      "n_embd": 32, "n_layer": 1, "n_head": 4, "n_positions": 16})",
+                                 "gpt2.json");
   ASSERT_TRUE(gpt2.ok()) << gpt2.status().ToString();
   c.model = *gpt2;
   auto report = RunTraining(c, Opts(1), nullptr, nullptr);
@@ -586,7 +595,8 @@ TEST(TrainerTest, Gpt2BeyondItsPositionsAndSaveIntoAFileAreConfigErrors) {
   std::ofstream(file) << "not a directory";
   auto into_file = RunTraining(llama, Opts(1, file.string()), nullptr, nullptr);
   ASSERT_FALSE(into_file.ok());
-  EXPECT_EQ(into_file.status().message(), fmt::format("--save {}: is a file, not a directory", file.string()));
+  EXPECT_EQ(into_file.status().message(),
+            fmt::format("--save {}: is a file, not a directory", file.string()));
 }
 
 TEST(TrainerTest, ACheckpointLoadsWithAnotherSpSize) {

@@ -76,12 +76,13 @@ Status AgreeOnWorld(c10d::Store& store, const DistEnv& env, const CommOptions& o
         store.wait({"autosp/verdict"}, options.timeout);
       } catch (const std::exception&) {
         return Status(StatusCode::kDeadlineExceeded,
-                      fmt::format("rank {}: rank 0 did not confirm the world within {:g} s", env.rank,
-                                  seconds));
+                      fmt::format("rank {}: rank 0 did not confirm the world within {:g} s",
+                                  env.rank, seconds));
       }
       const std::string verdict = store.get_to_str("autosp/verdict");
       if (verdict == "ok") return Status::Ok();
-      return Status(StatusCode::kInvalidArgument, fmt::format("rank {}: rank 0 reports: {}", env.rank, verdict));
+      return Status(StatusCode::kInvalidArgument,
+                    fmt::format("rank {}: rank 0 reports: {}", env.rank, verdict));
     }
     Status verdict = Status::Ok();
     for (int r = 1; r < env.world_size && verdict.ok(); ++r) {
@@ -335,13 +336,14 @@ StatusOr<std::unique_ptr<CommWorld>> ConnectC10dWorld(const DistEnv& env, C10dBa
                                 "choose another with MASTER_PORT or `autosp launch --master-port`",
                                 env.master_addr, env.master_port));
     }
-    return Status(StatusCode::kUnavailable,
-                  fmt::format("rank {} of {} could not rendezvous at {}:{} ({} launcher): {}",
-                              env.rank, env.world_size, env.master_addr, env.master_port,
-                              env.launcher, why));
+    return Status(
+        StatusCode::kUnavailable,
+        fmt::format("rank {} of {} could not rendezvous at {}:{} ({} launcher): {}", env.rank,
+                    env.world_size, env.master_addr, env.master_port, env.launcher, why));
   }
   AUTOSP_RETURN_IF_ERROR(AgreeOnWorld(*store, env, options));
-  return std::unique_ptr<CommWorld>(std::make_unique<C10dWorld>(env, backend, options, std::move(store)));
+  return std::unique_ptr<CommWorld>(
+      std::make_unique<C10dWorld>(env, backend, options, std::move(store)));
 }
 
 }  // namespace autosp::runtime
