@@ -282,6 +282,14 @@ StatusOr<ModelConfig> ParseModelConfig(std::string_view json_text, std::string_v
       }
     }
     return ParseError("{}: invalid JSON at byte {}: {}", source_name, e.byte, reason);
+  } catch (const Json::out_of_range& e) {
+    // A number beyond a double ("1e400") is out_of_range, not a parse_error;
+    // e.what() is "[json.exception.out_of_range.406] number overflow parsing '1e400'".
+    std::string reason = e.what();
+    if (size_t id_end = reason.find("] "); id_end != std::string::npos) {
+      reason = reason.substr(id_end + 2);
+    }
+    return ParseError("{}: invalid JSON: {}", source_name, reason);
   }
   if (!root.is_object()) {
     return InvalidArgument("{}: a model config must be a JSON object", source_name);
