@@ -5,6 +5,7 @@
 #include "support/file.h"
 
 #include <cmath>
+#include <cstdint>
 #include <fstream>
 #include <sstream>
 
@@ -30,11 +31,17 @@ class ConfigReader {
   StatusOr<int64_t> Int(const char* key, int64_t fallback) const {
     if (!Has(key)) return fallback;
     const Json& v = json_.at(key);
-    if (v.is_number_integer()) return v.get<int64_t>();
+    // Beyond int64 is an error, not a wrapped value or an undefined cast.
+    constexpr double kTwoPow63 = 9223372036854775808.0;
+    const bool past_int64 = v.is_number_unsigned() &&
+                            v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX);
+    if (v.is_number_integer() && !past_int64) return v.get<int64_t>();
     // HF's JSON writer keeps ints as ints, but hand-written configs say 8192.0.
     if (v.is_number_float()) {
       double d = v.get<double>();
-      if (std::isfinite(d) && std::floor(d) == d) return static_cast<int64_t>(d);
+      if (std::isfinite(d) && std::floor(d) == d && d >= -kTwoPow63 && d < kTwoPow63) {
+        return static_cast<int64_t>(d);
+      }
     }
     return InvalidArgument("{}: \"{}{}\" must be an integer, got {}", source_, prefix_, key,
                            v.dump());

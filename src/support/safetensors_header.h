@@ -36,7 +36,7 @@ struct SafetensorsEntry {
 /// The parsed, validated header of a safetensors file.
 struct SafetensorsHeader {
   uint64_t data_start = 0;  ///< absolute byte offset of the data section
-  std::vector<SafetensorsEntry> entries;  ///< in the header's key order
+  std::vector<SafetensorsEntry> entries;  ///< by name
   std::map<std::string, std::string> metadata;
 };
 

@@ -45,8 +45,11 @@ StatusOr<TokenFileContents> ParseNpyFile(std::string_view bytes, const std::stri
                       header_len, kMaxNpyHeaderBytes);
   }
   const std::string header(bytes.substr(header_start, header_len));
+  // Compiled once: building a std::regex costs more than parsing a header.
+  static const std::regex kDescr("'descr':\\s*'([<|=]?)([uif])(\\d)'");
+  static const std::regex kShape("'shape':\\s*\\((\\d+),?\\s*\\)");
   std::smatch m;
-  if (!std::regex_search(header, m, std::regex("'descr':\\s*'([<|=]?)([uif])(\\d)'"))) {
+  if (!std::regex_search(header, m, kDescr)) {
     return ParseError("{}: .npy header has no dtype: {}", path, header);
   }
   const std::string kind = m[2].str() + m[3].str();
@@ -54,7 +57,7 @@ StatusOr<TokenFileContents> ParseNpyFile(std::string_view bytes, const std::stri
     return ParseError("{}: Fortran-ordered .npy is not supported", path);
   }
   std::smatch shape;
-  if (!std::regex_search(header, shape, std::regex("'shape':\\s*\\((\\d+),?\\s*\\)"))) {
+  if (!std::regex_search(header, shape, kShape)) {
     return ParseError("{}: .npy array must be 1-D, header: {}", path, header);
   }
   // Bound the count by the file before multiplying: the shape may claim

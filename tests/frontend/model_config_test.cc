@@ -231,6 +231,21 @@ TEST(ModelConfigTest, NonPositiveAndMistypedSizes) {
             "c.json: unsupported \"hidden_act\" 'relu'; supported: silu");
 }
 
+// Found by tests/fuzz/model_config_fuzz.cc (regression seeds in its corpus):
+// a number beyond int64 was an undefined cast or a wrapped value, and one
+// beyond a double an uncaught exception.
+TEST(ModelConfigTest, NumbersOutOfRangeAreErrors) {
+  EXPECT_EQ(ParseError(R"({"architectures": ["LlamaForCausalLM"], "hidden_size": 1e28})"),
+            "c.json: \"hidden_size\" must be an integer, got 1e+28");
+  EXPECT_EQ(ParseError(R"({"architectures": ["LlamaForCausalLM"], "hidden_size": 9223372036854775808.0})"),
+            "c.json: \"hidden_size\" must be an integer, got 9.223372036854776e+18");
+  EXPECT_EQ(ParseError(
+                R"({"architectures": ["LlamaForCausalLM"], "pad_token_id": 18446744073709551615})"),
+            "c.json: \"pad_token_id\" must be an integer, got 18446744073709551615");
+  EXPECT_EQ(ParseError(R"({"architectures": ["LlamaForCausalLM"], "rms_norm_eps": 1e410})"),
+            "c.json: invalid JSON: number overflow parsing '1e410'");
+}
+
 TEST(ModelConfigTest, FileErrorsNameTheFile) {
   StatusOr<ModelConfig> c = LoadModelConfig("/nonexistent/config.json");
   ASSERT_FALSE(c.ok());
