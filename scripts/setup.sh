@@ -16,6 +16,7 @@ APT_PACKAGES=(
   libcli11-dev                    # CLI11 (the autosp command line)
   libfmt-dev                      # fmt (formatting, tables)
   llvm-14-tools                   # FileCheck for golden IR tests
+  clang-16 libclang-rt-16-dev     # the sanitizer build: ASan, UBSan and libFuzzer (make test-sanitize)
   libgloo-dev                     # Gloo declarations that ProcessGroupGloo.hpp includes (the wheel lacks them)
   python3-venv
 )
