@@ -14,7 +14,12 @@ PYTHON      := $(VENV)/bin/python
 # CUDA LibTorch: `make build Torch_DIR=/path/to/libtorch/share/cmake/Torch`.
 Torch_DIR ?=
 
-.PHONY: all setup configure build test demo clean
+# The sanitizer build: clang, ASan + UBSan, the LibTorch-free subset and the
+# fuzz targets (README.md, "Sanitizers and fuzzing").
+SAN_BUILD_DIR ?= build-san
+SAN_CXX     ?= clang++-16
+
+.PHONY: all setup configure build test test-sanitize demo clean
 
 all: build
 
@@ -36,8 +41,17 @@ build: setup configure
 test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
+$(SAN_BUILD_DIR)/CMakeCache.txt: | setup
+	cmake -S . -B $(SAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release \
+	  -DCMAKE_CXX_COMPILER=$(SAN_CXX) -DAUTOSP_SANITIZE=ON $(if $(AUTOSP_WERROR),-DAUTOSP_WERROR=$(AUTOSP_WERROR),)
+
+test-sanitize: setup $(SAN_BUILD_DIR)/CMakeCache.txt
+	@cmake -S . -B $(SAN_BUILD_DIR) $(if $(AUTOSP_WERROR),-DAUTOSP_WERROR=$(AUTOSP_WERROR),) > /dev/null
+	@cmake --build $(SAN_BUILD_DIR) -j $(JOBS)
+	@cd $(SAN_BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
 demo: build
 	$(BUILD_DIR)/bin/autosp launch -n 2 -- $(BUILD_DIR)/bin/autosp train --config examples/tiny/ds_config.json
 
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(SAN_BUILD_DIR)

@@ -17,6 +17,7 @@ APT_PACKAGES=(
   libfmt-dev                      # fmt (formatting, tables)
   libxxhash-dev                   # xxHash (checkpoint checksums)
   llvm-14-tools                   # FileCheck for golden IR tests
+  clang-16 libclang-rt-16-dev     # the sanitizer build: ASan, UBSan and libFuzzer (make test-sanitize)
   libgloo-dev                     # Gloo declarations that ProcessGroupGloo.hpp includes (the wheel lacks them)
   python3-venv
 )

@@ -5,6 +5,7 @@
 #include "support/file.h"
 
 #include <cmath>
+#include <cstdint>
 #include <fstream>
 #include <sstream>
 
@@ -18,6 +19,8 @@ using Json = nlohmann::json;
 constexpr std::string_view kSupportedArchitectures =
     "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GPT2LMHeadModel";
 
+constexpr int64_t kMaxSize = int64_t{1} << 31;
+
 /// Typed access to the keys of one config object; every error names the
 /// source file and the key.
 class ConfigReader {
@@ -30,11 +33,17 @@ class ConfigReader {
   StatusOr<int64_t> Int(const char* key, int64_t fallback) const {
     if (!Has(key)) return fallback;
     const Json& v = json_.at(key);
-    if (v.is_number_integer()) return v.get<int64_t>();
+    // Beyond int64 is an error, not a wrapped value or an undefined cast.
+    constexpr double kTwoPow63 = 9223372036854775808.0;
+    const bool past_int64 = v.is_number_unsigned() &&
+                            v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX);
+    if (v.is_number_integer() && !past_int64) return v.get<int64_t>();
     // HF's JSON writer keeps ints as ints, but hand-written configs say 8192.0.
     if (v.is_number_float()) {
       double d = v.get<double>();
-      if (std::isfinite(d) && std::floor(d) == d) return static_cast<int64_t>(d);
+      if (std::isfinite(d) && std::floor(d) == d && d >= -kTwoPow63 && d < kTwoPow63) {
+        return static_cast<int64_t>(d);
+      }
     }
     return InvalidArgument("{}: \"{}{}\" must be an integer, got {}", source_, prefix_, key,
                            v.dump());
@@ -44,6 +53,12 @@ class ConfigReader {
     AUTOSP_ASSIGN_OR_RETURN(int64_t v, Int(key, fallback));
     if (v <= 0) {
       return InvalidArgument("{}: \"{}{}\" must be positive, got {}", source_, prefix_, key, v);
+    }
+    // Every size is at most 2^31, so that a product of two (heads x head_dim,
+    // hidden x vocab) fits in int64; CheckSizesArePlausible bounds the rest.
+    if (v > kMaxSize) {
+      return InvalidArgument("{}: \"{}{}\" is {}, more than the 2^31 autosp allows for a size",
+                             source_, prefix_, key, v);
     }
     return v;
   }
@@ -259,6 +274,42 @@ std::string FormatCount(int64_t n) {
   return fmt::format("{}", n);
 }
 
+/// Elements of all parameters of `config` with `layers` layers; nullopt past
+/// 2^53 (a count that would overflow int64 somewhere downstream).
+std::optional<int64_t> CheckedParameterCount(ModelConfig config, int64_t layers) {
+  constexpr int64_t kMax = int64_t{1} << 53;
+  config.num_hidden_layers = layers;
+  int64_t total = 0;
+  for (const ParamSpec& p : ModelParameters(config)) {
+    int64_t n = 1;
+    for (int64_t d : p.shape) {
+      if (__builtin_mul_overflow(n, d, &n) || n > kMax) return std::nullopt;
+    }
+    if (__builtin_add_overflow(total, n, &total) || total > kMax) return std::nullopt;
+  }
+  return total;
+}
+
+/// Sizes mistyped by orders of magnitude (a hidden_size of 1e14) must fail
+/// here, not overflow the element counts of weights and activations later.
+/// Counts one and two layers and extrapolates, so a huge layer count costs nothing.
+Status CheckSizesArePlausible(const ModelConfig& c, std::string_view source) {
+  constexpr int64_t kMax = int64_t{1} << 53;
+  const std::optional<int64_t> one = CheckedParameterCount(c, 1);
+  const std::optional<int64_t> two = CheckedParameterCount(c, 2);
+  int64_t total = 0;
+  const bool fits = one && two && !__builtin_mul_overflow(*two - *one, c.num_hidden_layers, &total) &&
+                    !__builtin_add_overflow(total, 2 * *one - *two, &total) && total <= kMax;
+  if (!fits) {
+    return InvalidArgument(
+        "{}: the sizes describe more than 2^53 parameters (hidden {}, intermediate {}, vocab {}, "
+        "{} layers, {} heads of dim {}); is a size mistyped?",
+        source, c.hidden_size, c.intermediate_size, c.vocab_size, c.num_hidden_layers,
+        c.num_attention_heads, c.head_dim);
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::string_view ModelFamilyName(ModelFamily family) {
@@ -282,6 +333,14 @@ StatusOr<ModelConfig> ParseModelConfig(std::string_view json_text, std::string_v
       }
     }
     return ParseError("{}: invalid JSON at byte {}: {}", source_name, e.byte, reason);
+  } catch (const Json::out_of_range& e) {
+    // A number beyond a double ("1e400") is out_of_range, not a parse_error;
+    // e.what() is "[json.exception.out_of_range.406] number overflow parsing '1e400'".
+    std::string reason = e.what();
+    if (size_t id_end = reason.find("] "); id_end != std::string::npos) {
+      reason = reason.substr(id_end + 2);
+    }
+    return ParseError("{}: invalid JSON: {}", source_name, reason);
   }
   if (!root.is_object()) {
     return InvalidArgument("{}: a model config must be a JSON object", source_name);
@@ -325,6 +384,7 @@ StatusOr<ModelConfig> ParseModelConfig(std::string_view json_text, std::string_v
     return InvalidArgument("{}: \"pad_token_id\" ({}) is outside the vocabulary (size {})",
                            source_name, c.pad_token_id, c.vocab_size);
   }
+  AUTOSP_RETURN_IF_ERROR(CheckSizesArePlausible(c, source_name));
   return c;
 }
 

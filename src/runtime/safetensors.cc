@@ -4,6 +4,7 @@
 // temporary file + fsync + rename, so a crash never leaves a torn file.
 #include "runtime/safetensors.h"
 #include "support/checksum.h"
+#include "support/file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -16,7 +17,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <limits>
 #include <optional>
 #include <set>
 
@@ -24,16 +24,13 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "support/safetensors_header.h"
+
 namespace autosp::runtime {
 namespace {
 
 static_assert(std::endian::native == std::endian::little,
               "safetensors stores little-endian bytes; a big-endian host needs byte swapping");
-
-using Json = nlohmann::json;
-
-/// Headers larger than this are rejected, as the reference implementation does.
-constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 
 struct DTypeEntry {
   std::string_view name;
@@ -68,7 +65,7 @@ Status IoError(const std::string& what, const std::string& path) {
                 fmt::format("{} '{}': {}", what, path, std::strerror(errno)));
 }
 
-/// One tensor's header entry after validation.
+/// One tensor's header entry after validation, its dtype as LibTorch's.
 struct Entry {
   std::string name;
   at::ScalarType dtype;
@@ -77,133 +74,34 @@ struct Entry {
   uint64_t end = 0;
 };
 
-/// The parsed, validated header of a safetensors file.
 struct Header {
   uint64_t data_start = 0;  // absolute byte offset of the data section
   std::vector<Entry> entries;
   std::map<std::string, std::string> metadata;
 };
 
+/// Reads and validates the header (support/safetensors_header.h does the
+/// validating, without LibTorch, so that it can be fuzzed).
 StatusOr<Header> ReadHeader(std::ifstream& in, const std::string& path, uint64_t file_size) {
-  if (file_size < 8) {
-    return InvalidArgument("{}: {} bytes is too short for a safetensors file (no header length)",
-                           path, file_size);
+  std::string len_bytes(8, '\0');
+  if (file_size >= 8) {
+    in.read(len_bytes.data(), 8);
+    if (!in) return IoError("cannot read", path);
   }
-  unsigned char len_bytes[8];
-  in.read(reinterpret_cast<char*>(len_bytes), 8);
-  if (!in) return IoError("cannot read", path);
-  uint64_t header_len = 0;
-  for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | len_bytes[i];
-  if (header_len > kMaxHeaderBytes || header_len > file_size - 8) {
-    return InvalidArgument(
-        "{}: header length {} (at byte 0) runs past the end of the file ({} bytes)", path,
-        header_len, file_size);
-  }
+  AUTOSP_ASSIGN_OR_RETURN(const uint64_t header_len,
+                          ParseSafetensorsHeaderLength(len_bytes, file_size, path));
   std::string text(header_len, '\0');
   in.read(text.data(), static_cast<std::streamsize>(header_len));
   if (!in) return IoError("cannot read", path);
-
-  Json root;
-  try {
-    root = Json::parse(text);
-  } catch (const Json::parse_error& e) {
-    return ParseError("{}: invalid JSON header at byte {}: {}", path, 8 + e.byte, e.what());
-  }
-  if (!root.is_object()) return InvalidArgument("{}: the header is not a JSON object", path);
+  AUTOSP_ASSIGN_OR_RETURN(SafetensorsHeader parsed, ParseSafetensorsHeader(text, file_size, path));
 
   Header h;
-  h.data_start = 8 + header_len;
-  const uint64_t data_size = file_size - h.data_start;
-  for (const auto& [name, j] : root.items()) {
-    if (name == "__metadata__") {
-      if (!j.is_object()) return InvalidArgument("{}: \"__metadata__\" is not an object", path);
-      for (const auto& [k, v] : j.items()) {
-        if (!v.is_string()) {
-          return InvalidArgument("{}: \"__metadata__\" value of '{}' is not a string", path, k);
-        }
-        h.metadata[k] = v.get<std::string>();
-      }
-      continue;
-    }
-    if (!j.is_object() || !j.contains("dtype") || !j.contains("shape") ||
-        !j.contains("data_offsets")) {
-      return InvalidArgument(
-          "{}: tensor '{}': header entry needs \"dtype\", \"shape\" and \"data_offsets\", got {}",
-          path, name, j.dump());
-    }
-    Entry e;
-    e.name = name;
-    const Json& dtype = j.at("dtype");
-    std::optional<at::ScalarType> type =
-        dtype.is_string() ? ParseDType(dtype.get<std::string>()) : std::nullopt;
-    if (!type) {
-      return Unimplemented(
-          "{}: tensor '{}': unsupported dtype {}; supported: F64, F32, F16, BF16, I64, I32, I16, "
-          "I8, U8, BOOL",
-          path, name, dtype.dump());
-    }
-    e.dtype = *type;
-    const Json& shape = j.at("shape");
-    if (!shape.is_array()) {
-      return InvalidArgument("{}: tensor '{}': \"shape\" is not a list, got {}", path, name,
-                             shape.dump());
-    }
-    // Element count with overflow checks: a hostile shape must not wrap around.
-    uint64_t bytes = at::elementSize(e.dtype);
-    for (const Json& d : shape) {
-      if (!d.is_number_unsigned()) {
-        return InvalidArgument("{}: tensor '{}': bad dimension {} in shape {}", path, name,
-                               d.dump(), shape.dump());
-      }
-      uint64_t dim = d.get<uint64_t>();
-      if (dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
-          (dim != 0 && bytes > std::numeric_limits<uint64_t>::max() / dim)) {
-        return InvalidArgument("{}: tensor '{}': shape {} is too large", path, name,
-                               shape.dump());
-      }
-      bytes *= dim;
-      e.shape.push_back(static_cast<int64_t>(dim));
-    }
-    const Json& offsets = j.at("data_offsets");
-    if (!offsets.is_array() || offsets.size() != 2 || !offsets.at(0).is_number_unsigned() ||
-        !offsets.at(1).is_number_unsigned()) {
-      return InvalidArgument("{}: tensor '{}': \"data_offsets\" must be [begin, end], got {}",
-                             path, name, offsets.dump());
-    }
-    e.begin = offsets.at(0).get<uint64_t>();
-    e.end = offsets.at(1).get<uint64_t>();
-    if (e.begin > e.end) {
-      return InvalidArgument("{}: tensor '{}': data_offsets [{}, {}] end before they begin", path,
-                             name, e.begin, e.end);
-    }
-    if (e.end > data_size) {
-      return InvalidArgument(
-          "{}: tensor '{}': data ends at byte {} (data_offsets [{}, {}]), past the end of the "
-          "file ({} bytes)",
-          path, name, h.data_start + e.end, e.begin, e.end, file_size);
-    }
-    if (e.end - e.begin != bytes) {
-      return InvalidArgument(
-          "{}: tensor '{}' ({} {}) needs {} bytes, but data_offsets [{}, {}] at byte {} hold {}",
-          path, name, dtype.get<std::string>(), ShapeString(e.shape), bytes, e.begin, e.end,
-          h.data_start + e.begin, e.end - e.begin);
-    }
-    h.entries.push_back(std::move(e));
-  }
-
-  std::vector<const Entry*> by_offset;
-  for (const Entry& e : h.entries) by_offset.push_back(&e);
-  std::sort(by_offset.begin(), by_offset.end(), [](const Entry* a, const Entry* b) {
-    return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
-  });
-  for (size_t i = 1; i < by_offset.size(); ++i) {
-    const Entry& prev = *by_offset[i - 1];
-    const Entry& next = *by_offset[i];
-    // Empty tensors occupy no bytes and cannot overlap anything.
-    if (next.begin < prev.end && next.begin != next.end) {
-      return InvalidArgument("{}: tensors '{}' and '{}' overlap at byte {}", path, prev.name,
-                             next.name, h.data_start + next.begin);
-    }
+  h.data_start = parsed.data_start;
+  h.metadata = std::move(parsed.metadata);
+  for (SafetensorsEntry& e : parsed.entries) {
+    const std::optional<at::ScalarType> dtype = ParseDType(e.dtype);
+    AUTOSP_CHECK(dtype.has_value(), "safetensors dtype {} passed validation", e.dtype);
+    h.entries.push_back({std::move(e.name), *dtype, std::move(e.shape), e.begin, e.end});
   }
   return h;
 }
@@ -297,6 +195,7 @@ Status SaveSafetensors(const std::string& path,
   }
 
   // Step 3: publish it. rename() is atomic within one file system.
+  FileSystemFaultPoint();
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     Status s = IoError("cannot rename the temporary file onto", path);
     ::unlink(tmp.c_str());

@@ -1,5 +1,9 @@
 #include "support/file.h"
 
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -31,6 +35,15 @@ StatusOr<std::string> ReadRegularFile(const std::string& path, std::string_view 
     return NotFound("cannot read {} '{}': it changed while being read", what, path);
   }
   return bytes;
+}
+
+void FileSystemFaultPoint() {
+  static const int64_t kill_at = [] {
+    const char* v = std::getenv("AUTOSP_TEST_KILL_AT_FS_OP");
+    return v == nullptr ? int64_t{0} : std::atoll(v);
+  }();
+  static std::atomic<int64_t> ops{0};
+  if (kill_at > 0 && ++ops == kill_at) ::_exit(9);
 }
 
 }  // namespace autosp

@@ -18,4 +18,11 @@ namespace autosp {
 StatusOr<std::string> ReadRegularFile(const std::string& path, std::string_view what,
                                       uint64_t max_bytes = uint64_t{1} << 32);
 
+/// Test hook for crash-safety proofs: with AUTOSP_TEST_KILL_AT_FS_OP=k in the
+/// environment, the k-th call in this process (counting from 1) _exit()s
+/// with code 9 — a kill between two syscalls. Called just before each rename
+/// and unlink of a checkpoint save (train/atomic_file.h, SaveSafetensors).
+/// Unset: nothing happens.
+void FileSystemFaultPoint();
+
 }  // namespace autosp

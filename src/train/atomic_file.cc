@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -12,15 +11,6 @@
 #include <vector>
 
 namespace autosp::train {
-
-void FileSystemFaultPoint() {
-  static const int64_t kill_at = [] {
-    const char* v = std::getenv("AUTOSP_TEST_KILL_AT_FS_OP");
-    return v == nullptr ? int64_t{0} : std::atoll(v);
-  }();
-  static std::atomic<int64_t> ops{0};
-  if (kill_at > 0 && ++ops == kill_at) ::_exit(9);
-}
 
 Status RenameDurably(const std::string& from, const std::string& to) {
   FileSystemFaultPoint();

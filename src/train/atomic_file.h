@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "support/file.h"
 #include "support/status.h"
 
 namespace autosp::train {
@@ -21,14 +22,11 @@ Status FsyncPath(const std::string& path);
 /// directory) and fsyncs the directory holding `to`.
 Status RenameDurably(const std::string& from, const std::string& to);
 
-/// Removes a file or a directory tree, one unlink at a time (each a fault
-/// point, below). Missing is not an error.
+/// Removes a file or a directory tree, one unlink at a time. Missing is not
+/// an error.
 Status RemoveTree(const std::string& path);
 
-/// Test hook for crash-safety proofs: with AUTOSP_TEST_KILL_AT_FS_OP=k in the
-/// environment, the k-th rename or unlink this process makes through the
-/// functions above (counting from 1) _exit()s with code 9 just before it
-/// happens — a kill between two syscalls. Unset: nothing happens.
-void FileSystemFaultPoint();
+// Every rename and unlink above (and SaveSafetensors' rename) is a
+// FileSystemFaultPoint (support/file.h): tests kill the process before each.
 
 }  // namespace autosp::train

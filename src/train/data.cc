@@ -2,13 +2,14 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 
 #include "train/atomic_file.h"
 #include "support/file.h"
+#include "support/token_file_format.h"
 
 // The default corpus, compiled into the binary (CMake defines the path).
 __asm__(".pushsection .rodata\n"
@@ -27,66 +28,17 @@ extern "C" const char autosp_corpus_end[];
 namespace autosp::train {
 namespace {
 
-constexpr char kMagic[8] = {'A', 'S', 'P', 'T', 'O', 'K', '0', '1'};
-
 template <typename T>
 void Put(std::string& out, T value) {
   out.append(reinterpret_cast<const char*>(&value), sizeof(T));
 }
 
-template <typename T>
-T Get(const std::string& bytes, size_t offset) {
-  T value;
-  std::memcpy(&value, bytes.data() + offset, sizeof(T));
-  return value;
-}
-
-template <typename T>
-void AppendTokens(const std::string& bytes, size_t offset, int64_t count, TokenData* data) {
-  data->tokens.reserve(static_cast<size_t>(count));
-  for (int64_t i = 0; i < count; ++i) {
-    const int64_t t = static_cast<int64_t>(Get<T>(bytes, offset + static_cast<size_t>(i) * sizeof(T)));
-    data->tokens.push_back(t);
-    data->max_token = std::max(data->max_token, t);
-  }
-}
-
-StatusOr<TokenData> ParseNpy(const std::string& path, const std::string& bytes) {
-  if (bytes.size() < 10 || bytes.compare(0, 6, "\x93NUMPY") != 0) {
-    return ParseError("{}: not a .npy file (bad magic)", path);
-  }
-  const int major = static_cast<unsigned char>(bytes[6]);
-  const size_t header_len = major == 1 ? Get<uint16_t>(bytes, 8) : Get<uint32_t>(bytes, 8);
-  const size_t data_start = (major == 1 ? 10 : 12) + header_len;
-  if (data_start > bytes.size()) return ParseError("{}: truncated .npy header", path);
-  const std::string header = bytes.substr(major == 1 ? 10 : 12, header_len);
-  std::smatch m;
-  if (!std::regex_search(header, m, std::regex("'descr':\\s*'([<|=]?)([uif])(\\d)'"))) {
-    return ParseError("{}: .npy header has no dtype: {}", path, header);
-  }
-  const std::string kind = m[2].str() + m[3].str();
-  if (header.find("'fortran_order': True") != std::string::npos) {
-    return ParseError("{}: Fortran-ordered .npy is not supported", path);
-  }
-  std::smatch shape;
-  if (!std::regex_search(header, shape, std::regex("'shape':\\s*\\((\\d+),?\\s*\\)"))) {
-    return ParseError("{}: .npy array must be 1-D, header: {}", path, header);
-  }
-  const int64_t n = std::stoll(shape[1].str());
-  const size_t width = static_cast<size_t>(m[3].str()[0] - '0');
-  if (data_start + static_cast<size_t>(n) * width > bytes.size()) {
-    return ParseError("{}: .npy data is shorter than its shape ({} elements)", path, n);
-  }
+/// The parsed contents of a token file as TokenData.
+TokenData ToTokenData(TokenFileContents contents) {
   TokenData data;
-  if (kind == "u2") AppendTokens<uint16_t>(bytes, data_start, n, &data);
-  else if (kind == "u4") AppendTokens<uint32_t>(bytes, data_start, n, &data);
-  else if (kind == "i4") AppendTokens<int32_t>(bytes, data_start, n, &data);
-  else if (kind == "i8") AppendTokens<int64_t>(bytes, data_start, n, &data);
-  else return ParseError("{}: .npy dtype {} is not a token type; allowed: uint16, uint32, int32, int64", path, kind);
-  for (int64_t t : data.tokens) {
-    if (t < 0) return ParseError("{}: negative token id {}", path, t);
-  }
-  if (n > 0) data.doc_starts.push_back(0);
+  data.tokens = std::move(contents.tokens);
+  data.doc_starts = std::move(contents.doc_starts);
+  data.max_token = contents.max_token;
   return data;
 }
 
@@ -128,42 +80,13 @@ TokenData EmbeddedCorpusTokens() {
 StatusOr<TokenData> LoadTokenFile(const std::string& path) {
   AUTOSP_ASSIGN_OR_RETURN(const std::string bytes,
                           ReadRegularFile(path, "token file", uint64_t{1} << 40));
-  if (path.ends_with(".npy")) return ParseNpy(path, bytes);
-  if (bytes.size() < 32 || std::memcmp(bytes.data(), kMagic, 8) != 0) {
-    return ParseError("{}: not an autosp token file (expected magic ASPTOK01; make one with "
-                      "`autosp data prepare`)",
-                      path);
+  // The parsing lives in support/token_file_format.h, without LibTorch, so that it can be fuzzed.
+  if (path.ends_with(".npy")) {
+    AUTOSP_ASSIGN_OR_RETURN(TokenFileContents contents, ParseNpyFile(bytes, path));
+    return ToTokenData(std::move(contents));
   }
-  const uint32_t width = Get<uint32_t>(bytes, 8);
-  const uint64_t n = Get<uint64_t>(bytes, 16);
-  const uint64_t docs = Get<uint64_t>(bytes, 24);
-  if (width != 2 && width != 4) return ParseError("{}: bytes per token is {}; allowed: 2 or 4", path, width);
-  // Bound the counts by the file before multiplying: a header may claim
-  // 2^63 tokens, and the arithmetic must not wrap.
-  const uint64_t size = bytes.size();
-  if (n > size || docs > size) {
-    return ParseError("{}: size {} bytes, but the header claims {} tokens and {} documents", path,
-                      size, n, docs);
-  }
-  const uint64_t expected = 32 + n * width + docs * 8;
-  if (size != expected) {
-    return ParseError("{}: size {} bytes, but the header says {} tokens x {} bytes + {} documents "
-                      "= {} bytes",
-                      path, size, n, width, docs, expected);
-  }
-  TokenData data;
-  if (width == 2) AppendTokens<uint16_t>(bytes, 32, static_cast<int64_t>(n), &data);
-  else AppendTokens<uint32_t>(bytes, 32, static_cast<int64_t>(n), &data);
-  for (uint64_t d = 0; d < docs; ++d) {
-    const int64_t start = static_cast<int64_t>(Get<uint64_t>(bytes, 32 + n * width + d * 8));
-    const int64_t prev = data.doc_starts.empty() ? -1 : data.doc_starts.back();
-    if (start <= prev || start >= static_cast<int64_t>(n) || (d == 0 && start != 0)) {
-      return ParseError("{}: document start {} (document {}) is out of order or out of range",
-                        path, start, d);
-    }
-    data.doc_starts.push_back(start);
-  }
-  return data;
+  AUTOSP_ASSIGN_OR_RETURN(TokenFileContents contents, ParseTokFile(bytes, path));
+  return ToTokenData(std::move(contents));
 }
 
 Status WriteTokenFile(const std::string& path, const TokenData& data) {
@@ -183,7 +106,7 @@ Status WriteTokenFile(const std::string& path, const TokenData& data) {
     Put<uint16_t>(out, static_cast<uint16_t>(header.size()));
     out += header;
   } else {
-    out.append(kMagic, 8);
+    out.append(kTokFileMagic, 8);
     Put<uint32_t>(out, static_cast<uint32_t>(width));
     Put<uint32_t>(out, 0);
     Put<uint64_t>(out, data.tokens.size());

@@ -5,13 +5,14 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
-#include <regex>
-#include <set>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <regex>
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -20,6 +21,7 @@
 #include "runtime/safetensors.h"
 #include "support/checksum.h"
 #include "support/file.h"
+#include "support/trainer_state_json.h"
 #include "train/atomic_file.h"
 #include "train/engine.h"
 
@@ -472,28 +474,15 @@ StatusOr<LoadedSnapshot> LoadSnapshot(const std::string& path) {
   std::ifstream in(state_path);
   std::stringstream text;
   text << in.rdbuf();
-  nlohmann::json j = nlohmann::json::parse(text.str(), nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
-    return ParseError("{}: not a valid trainer state (not a JSON object)", state_path.string());
-  }
-  // Counts index the data and the schedule: whole numbers, not negative,
-  // small enough that step arithmetic cannot overflow.
-  auto count = [&](const char* key) -> StatusOr<int64_t> {
-    if (!j.contains(key)) return ParseError("{}: no \"{}\"", state_path.string(), key);
-    const nlohmann::json& v = j[key];
-    constexpr int64_t kMax = int64_t{1} << 53;
-    const bool whole = v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0);
-    if (!whole || v.get<uint64_t>() > static_cast<uint64_t>(kMax)) {
-      return ParseError("{}: \"{}\" = {}: allowed: a whole number from 0 to 2^53",
-                        state_path.string(), key, v.dump());
-    }
-    return v.get<int64_t>();
-  };
+  // The checks live in support/trainer_state_json.h, without LibTorch, so that they can be fuzzed.
+  AUTOSP_ASSIGN_OR_RETURN(const ParsedTrainerState parsed,
+                          ParseTrainerStateJson(text.str(), state_path.string()));
   LoadedSnapshot ckpt;
   ckpt.path = step_dir.string();
   ckpt.verified = listed.has_value();
-  AUTOSP_ASSIGN_OR_RETURN(ckpt.state.step, count("step"));
-  AUTOSP_ASSIGN_OR_RETURN(ckpt.state.data_position, count("data_position"));
+  ckpt.state.step = parsed.step;
+  ckpt.state.data_position = parsed.data_position;
+  ckpt.state.skipped_steps = parsed.skipped_steps;
   AUTOSP_ASSIGN_OR_RETURN(ckpt.weights,
                           runtime::LoadSafetensors((step_dir / "model.safetensors").string()));
   AUTOSP_ASSIGN_OR_RETURN(ckpt.optimizer,
@@ -505,55 +494,13 @@ StatusOr<LoadedSnapshot> LoadSnapshot(const std::string& path) {
           (step_dir / "model.safetensors").string(), name);
     }
   }
-  if (j.contains("skipped_steps")) {
-    AUTOSP_ASSIGN_OR_RETURN(ckpt.state.skipped_steps, count("skipped_steps"));
+  if (const auto& l = parsed.loss_scaler) {
+    ckpt.loss_scaler =
+        LossScaler::State{l->scale, l->hysteresis_left, l->iteration, l->last_overflow, l->skipped};
   }
-  if (j.contains("loss_scaler")) {
-    const nlohmann::json& l = j["loss_scaler"];
-    auto integer = [&](const char* key, int64_t min) -> StatusOr<int64_t> {
-      if (!l.is_object() || !l.contains(key) || !l[key].is_number_integer() ||
-          l[key].get<int64_t>() < min || l[key].get<int64_t>() > (int64_t{1} << 53)) {
-        return ParseError("{}: \"loss_scaler.{}\" must be a whole number >= {}",
-                          state_path.string(), key, min);
-      }
-      return l[key].get<int64_t>();
-    };
-    LossScaler::State state;
-    if (!l.is_object() || !l.contains("scale") || !l["scale"].is_number() ||
-        !(l["scale"].get<double>() > 0) || !std::isfinite(l["scale"].get<double>())) {
-      return ParseError("{}: \"loss_scaler.scale\" must be a positive number", state_path.string());
-    }
-    state.scale = l["scale"].get<double>();
-    AUTOSP_ASSIGN_OR_RETURN(state.hysteresis_left, integer("hysteresis_left", 1));
-    AUTOSP_ASSIGN_OR_RETURN(state.iteration, integer("iteration", 0));
-    AUTOSP_ASSIGN_OR_RETURN(state.last_overflow, integer("last_overflow", -1));
-    AUTOSP_ASSIGN_OR_RETURN(state.skipped, integer("skipped", 0));
-    ckpt.loss_scaler = state;
-    if (!j.contains("skipped_steps")) ckpt.state.skipped_steps = state.skipped;
-  }
-  if (ckpt.state.skipped_steps > ckpt.state.step) {
-    return ParseError("{}: \"skipped_steps\" = {} exceeds \"step\" = {}", state_path.string(),
-                      ckpt.state.skipped_steps, ckpt.state.step);
-  }
-  if (j.contains("optimizer_shards")) {
+  if (const auto& l = parsed.optimizer_shards) {
     // Moments sharded as trained: one file per part.
-    const nlohmann::json& l = j["optimizer_shards"];
-    if (!l.is_object()) {
-      return ParseError("{}: \"optimizer_shards\" must be an object", state_path.string());
-    }
-    for (const char* key : {"numel", "world", "parts", "bucket"}) {
-      if (!l.contains(key) || !l[key].is_number_integer() || l[key].get<int64_t>() < 0 ||
-          (std::string(key) != "numel" && l[key].get<int64_t>() < 1)) {
-        return ParseError("{}: \"optimizer_shards.{}\" must be a positive integer",
-                          state_path.string(), key);
-      }
-    }
-    ckpt.layout = ZeroLayout{l["numel"].get<int64_t>(), l["world"].get<int64_t>(),
-                             l["parts"].get<int64_t>(), l["bucket"].get<int64_t>()};
-    if (ckpt.layout->parts > (int64_t{1} << 20)) {
-      return ParseError("{}: {} optimizer shards is implausible", state_path.string(),
-                        ckpt.layout->parts);
-    }
+    ckpt.layout = ZeroLayout{l->numel, l->world, l->parts, l->bucket};
     for (int64_t part = 0; part < ckpt.layout->parts; ++part) {
       const fs::path file = step_dir / ShardFileName(part, ckpt.layout->parts);
       if (listed && !listed->contains(file.filename().string())) {

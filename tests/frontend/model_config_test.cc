@@ -231,6 +231,38 @@ TEST(ModelConfigTest, NonPositiveAndMistypedSizes) {
             "c.json: unsupported \"hidden_act\" 'relu'; supported: silu");
 }
 
+// Found by tests/fuzz/model_config_fuzz.cc (regression seeds in its corpus):
+// a number beyond int64 was an undefined cast or a wrapped value, and one
+// beyond a double an uncaught exception.
+TEST(ModelConfigTest, NumbersOutOfRangeAreErrors) {
+  EXPECT_EQ(ParseError(R"({"architectures": ["LlamaForCausalLM"], "hidden_size": 1e28})"),
+            "c.json: \"hidden_size\" must be an integer, got 1e+28");
+  EXPECT_EQ(ParseError(R"({"architectures": ["LlamaForCausalLM"], "hidden_size": 9223372036854775808.0})"),
+            "c.json: \"hidden_size\" must be an integer, got 9.223372036854776e+18");
+  EXPECT_EQ(ParseError(
+                R"({"architectures": ["LlamaForCausalLM"], "pad_token_id": 18446744073709551615})"),
+            "c.json: \"pad_token_id\" must be an integer, got 18446744073709551615");
+  EXPECT_EQ(ParseError(R"({"architectures": ["LlamaForCausalLM"], "rms_norm_eps": 1e410})"),
+            "c.json: invalid JSON: number overflow parsing '1e410'");
+}
+
+// Found by model_config_fuzz: a hidden_size of 1e14 parsed, and counting the
+// parameters overflowed int64 (UBSan). Sizes are bounded one by one, and
+// the parameter count as a whole.
+TEST(ModelConfigTest, ImplausibleSizesAreErrors) {
+  EXPECT_EQ(ParseError(R"({"architectures": ["LlamaForCausalLM"], "hidden_size": 1e14})"),
+            "c.json: \"hidden_size\" is 100000000000000, more than the 2^31 autosp allows for a size");
+  EXPECT_EQ(ParseError(R"({"architectures": ["LlamaForCausalLM"], "hidden_size": 1048576,
+      "num_attention_heads": 8, "intermediate_size": 2147483648, "num_hidden_layers": 100000,
+      "vocab_size": 32000})"),
+            "c.json: the sizes describe more than 2^53 parameters (hidden 1048576, intermediate "
+            "2147483648, vocab 32000, 100000 layers, 8 heads of dim 131072); is a size mistyped?");
+  // The largest real configs are far from the limits.
+  ParseOk(R"({"architectures": ["LlamaForCausalLM"], "hidden_size": 16384,
+      "num_attention_heads": 128, "num_key_value_heads": 8, "intermediate_size": 53248,
+      "num_hidden_layers": 126, "vocab_size": 128256, "max_position_embeddings": 131072})");
+}
+
 TEST(ModelConfigTest, FileErrorsNameTheFile) {
   StatusOr<ModelConfig> c = LoadModelConfig("/nonexistent/config.json");
   ASSERT_FALSE(c.ok());
