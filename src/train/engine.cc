@@ -296,9 +296,9 @@ StatusOr<OptimizerStepResult> Engine::OptimizerStep() {
     // Never train on garbage: skip, and stop when it does not pass.
     result.not_finite = z.skipped;
     result.first_nonfinite = z.first_nonfinite;
-    if (z.skipped)
-      result.nonfinite_what =
-          DescribeNonFinite(loss.item<double>(), z.grad_norm, z.first_nonfinite);
+    if (z.skipped) {
+      result.nonfinite_what = DescribeNonFinite(loss.item<double>(), z.grad_norm, z.first_nonfinite);
+    }
     nonfinite_in_a_row_ = z.skipped ? nonfinite_in_a_row_ + 1 : 0;
     result.nonfinite_in_a_row = nonfinite_in_a_row_;
     if (nonfinite_in_a_row_ >= config_.autosp.max_nonfinite_steps) {

@@ -167,7 +167,7 @@ StatusOr<TrainReport> RunTraining(const DsConfig& config, const TrainOptions& op
     AUTOSP_ASSIGN_OR_RETURN(OptimizerStepResult r, engine->OptimizerStep());
     if (r.skipped && r.not_finite) {
       say(fmt::format(
-          "step {}: {} not finite; update skipped ({} in a row; the run stops at {}, "
+          "step {}: not finite: {}; update skipped ({} in a row; the run stops at {}, "
           "autosp.max_nonfinite_steps)",
           r.step, r.nonfinite_what, r.nonfinite_in_a_row, config.autosp.max_nonfinite_steps));
     } else if (r.skipped) {
