@@ -70,7 +70,9 @@ TEST(FuseLmHeadLossTest, ReplacesTheHeadAndLossForwardAndBackward) {
         EXPECT_EQ(n->attrs().GetString("reduction"), sp == 1 ? "mean" : "sum");
         EXPECT_EQ(n->attrs().GetInt("chunk_tokens"), (int64_t{64} << 20) / (256 * 4));
         EXPECT_EQ(n->result(0)->name(), sp == 1 ? "loss" : "loss_local_sum");
-        if (sp > 1) EXPECT_EQ(n->result(0)->uses()[0].user->kind(), ir::OpKind::kAllReduce);
+        if (sp > 1) {
+          EXPECT_EQ(n->result(0)->uses()[0].user->kind(), ir::OpKind::kAllReduce);
+        }
       }
       auto joint = Lowered(Config(file), {.sp = sp});
       EXPECT_EQ(Count(*joint, ir::OpKind::kLmHeadCrossEntropyBackward), 1u);

@@ -78,7 +78,9 @@ graph @g(%h: f32[B, S, {H}], %w: f32[{V}, {H}], %labels: i64[B, S], %g: f32[], %
   auto gm = torch::autograd::grad({mean}, xs, {g}, /*retain_graph=*/true);
   EXPECT_TRUE(RelClose(out[3], gm[0]));
   EXPECT_TRUE(RelClose(out[4], gm[1]));
-  if (c.bias) EXPECT_TRUE(RelClose(out[9], gm[2]));
+  if (c.bias) {
+    EXPECT_TRUE(RelClose(out[9], gm[2]));
+  }
   // sum and none: the gradients without the bias operand.
   const at::Tensor lnb = at::linear(h, w).reshape({-1, kV});
   auto gs = torch::autograd::grad({at::cross_entropy_loss(lnb, l1, {}, at::Reduction::Sum)},
