@@ -118,9 +118,10 @@ class FuseLmHeadLossPass final : public Pass {
 
 StatusOr<int64_t> FuseLmHeadLoss(Graph& graph, const FuseLmHeadLossOptions& options) {
   if (graph.num_forward_outputs().has_value()) {
-    return InvalidArgument("fuse-lm-head-loss runs on a forward graph, before autodiff; graph @{} "
-                           "is already differentiated",
-                           graph.name());
+    return InvalidArgument(
+        "fuse-lm-head-loss runs on a forward graph, before autodiff; graph @{} "
+        "is already differentiated",
+        graph.name());
   }
   int64_t fused = 0;
   for (Node* node : graph.NodeList()) {

@@ -2,8 +2,9 @@
 // `autosp explain`, `autosp plan` and the tests: one PassManager run of
 //   mixed-precision (a compute dtype other than f32),
 //   sp-shard-inputs, sp-propagate-layouts, sp-insert-all-to-all,
-//   sp-global-loss (sp > 1), fuse-lm-head-loss (unless turned off), autodiff, sp-sync-gradients (sp > 1, unless the
-//   caller reduces the gradients itself),
+//   sp-global-loss (sp > 1), fuse-lm-head-loss (unless turned off),
+//   autodiff, sp-sync-gradients (sp > 1, unless the caller reduces the
+//   gradients itself),
 //   checkpoint (a policy other than none)
 // on a traced forward graph, with one --dump-before/--dump-after numbering
 // across all of them. No kernels are bound here (no LibTorch).

@@ -4,16 +4,16 @@
 // parameter gradient within 1e-5 (fp32), at SP = 1, 2 and 4, with ignored
 // labels (and a rank whose labels are almost all ignored); the memory plan of
 // a big-vocabulary model no longer holds a [B, S, V] value and its peak drops.
+#include "passes/fuse_lm_head_loss.h"
+
 #include <ATen/ATen.h>
+#include <gtest/gtest.h>
 
 #include <filesystem>
 #include <mutex>
 
-#include <gtest/gtest.h>
-
 #include "frontend/model_config.h"
 #include "frontend/models/causal_lm.h"
-#include "passes/fuse_lm_head_loss.h"
 #include "passes/memory/memory_plan.h"
 #include "passes/pipeline.h"
 #include "reference/reference_model.h"
@@ -33,7 +33,8 @@ size_t Count(const ir::Graph& g, ir::OpKind kind) {
 }
 
 frontend::ModelConfig Config(const std::string& file) {
-  auto c = frontend::LoadModelConfig((fs::path(AUTOSP_SOURCE_DIR) / "examples/configs" / file).string());
+  auto c =
+      frontend::LoadModelConfig((fs::path(AUTOSP_SOURCE_DIR) / "examples/configs" / file).string());
   AUTOSP_CHECK(c.ok(), "{}", c.status().ToString());
   return *c;
 }
@@ -141,8 +142,8 @@ Step RunStep(const frontend::ModelConfig& config, int sp, bool fuse, int64_t chu
     auto shard = [&](const at::Tensor& t) {
       return t.slice(1, rank * local, (rank + 1) * local).contiguous();
     };
-    auto out = compiled->Run(params, shard(data.input_ids), shard(data.labels),
-                             shard(data.position_ids));
+    auto out =
+        compiled->Run(params, shard(data.input_ids), shard(data.labels), shard(data.position_ids));
     std::lock_guard<std::mutex> lock(mu);
     if (!out.ok()) {
       step.error = out.status().ToString();
@@ -192,21 +193,20 @@ TEST_P(FusedHeadEquivalenceTest, LossAndEveryGradientWithin1e5) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Models, FusedHeadEquivalenceTest,
-    ::testing::Values(EquivalenceCase{"tiny-llama.json", 1, 0},
-                      EquivalenceCase{"tiny-llama.json", 1, 5},
-                      EquivalenceCase{"tiny-llama.json", 2, 7},
-                      EquivalenceCase{"tiny-llama.json", 4, 3},
-                      EquivalenceCase{"tiny-gpt2.json", 1, 0},
-                      EquivalenceCase{"tiny-gpt2.json", 2, 5},
-                      EquivalenceCase{"tiny-gpt2.json", 4, 0}),
-    [](const ::testing::TestParamInfo<EquivalenceCase>& info) {
-      std::string name = info.param.file.substr(0, info.param.file.find('.'));
-      std::replace(name.begin(), name.end(), '-', '_');
-      return name + "_sp" + std::to_string(info.param.sp) + "_chunk" +
-             std::to_string(info.param.chunk);
-    });
+INSTANTIATE_TEST_SUITE_P(Models, FusedHeadEquivalenceTest,
+                         ::testing::Values(EquivalenceCase{"tiny-llama.json", 1, 0},
+                                           EquivalenceCase{"tiny-llama.json", 1, 5},
+                                           EquivalenceCase{"tiny-llama.json", 2, 7},
+                                           EquivalenceCase{"tiny-llama.json", 4, 3},
+                                           EquivalenceCase{"tiny-gpt2.json", 1, 0},
+                                           EquivalenceCase{"tiny-gpt2.json", 2, 5},
+                                           EquivalenceCase{"tiny-gpt2.json", 4, 0}),
+                         [](const ::testing::TestParamInfo<EquivalenceCase>& info) {
+                           std::string name = info.param.file.substr(0, info.param.file.find('.'));
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name + "_sp" + std::to_string(info.param.sp) + "_chunk" +
+                                  std::to_string(info.param.chunk);
+                         });
 
 // Llama-3's vocabulary (128256) on a tiny body at S = 8192, bf16 as `autosp
 // plan` models it: the unfused plan's largest value is a [B, S, V] logits
@@ -235,11 +235,12 @@ TEST(FuseLmHeadLossTest, PlannedPeakDropsWithoutTheLogits) {
         }
       }
     }
-    std::printf("fuse-lm-head-loss=%d: planned peak %.3f GiB at S=8192 (at %s); largest value "
-                "%.3f GiB: %s\n",
-                fuse, static_cast<double>(peak->bytes) / (1 << 30),
-                peak->node != nullptr ? std::string(peak->node->op_name()).c_str() : "start",
-                static_cast<double>(largest) / (1 << 30), largest_name.substr(0, 120).c_str());
+    std::printf(
+        "fuse-lm-head-loss=%d: planned peak %.3f GiB at S=8192 (at %s); largest value "
+        "%.3f GiB: %s\n",
+        fuse, static_cast<double>(peak->bytes) / (1 << 30),
+        peak->node != nullptr ? std::string(peak->node->op_name()).c_str() : "start",
+        static_cast<double>(largest) / (1 << 30), largest_name.substr(0, 120).c_str());
     if (fuse) {
       EXPECT_LT(largest, logits_bytes) << largest_name;
     } else {

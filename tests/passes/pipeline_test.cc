@@ -43,10 +43,10 @@ TEST(PipelineTest, OneRunOneDumpNumberingCheckpointReportReturned) {
   StatusOr<LoweredGraph> lowered = LowerForTraining(*g, options);
   ASSERT_TRUE(lowered.ok()) << lowered.status().ToString();
   const std::vector<std::string> expected = {
-      "00-sp-shard-inputs-after.ir", "01-sp-propagate-layouts-after.ir",
+      "00-sp-shard-inputs-after.ir",      "01-sp-propagate-layouts-after.ir",
       "02-sp-insert-all-to-all-after.ir", "03-sp-global-loss-after.ir",
-      "04-fuse-lm-head-loss-after.ir", "05-autodiff-after.ir", "06-sp-sync-gradients-after.ir",
-      "07-checkpoint-after.ir"};
+      "04-fuse-lm-head-loss-after.ir",    "05-autodiff-after.ir",
+      "06-sp-sync-gradients-after.ir",    "07-checkpoint-after.ir"};
   std::vector<std::string> files;
   for (const auto& e : fs::directory_iterator(dir)) files.push_back(e.path().filename().string());
   std::sort(files.begin(), files.end());

@@ -243,8 +243,8 @@ OpCost LmHeadCrossEntropyBackwardCost(const Node& n, const CostTarget&) {
   if (d == 4) {
     c.workspace += chunk * vocab * DimExpr(4 + 4);
   } else {
-    c.workspace += chunk * vocab * DimExpr(d + 4 + std::max<int64_t>(4, d)) +
-                   vocab * h * DimExpr(4 + d);
+    c.workspace +=
+        chunk * vocab * DimExpr(d + 4 + std::max<int64_t>(4, d)) + vocab * h * DimExpr(4 + d);
     if (n.num_operands() > 5) c.workspace += vocab * DimExpr(4);
   }
   return c;
@@ -333,14 +333,14 @@ void RegisterBackwardOps(OpRegistry& r) {
                        {OptAttr("ignore_index", AttrKind::kInt),
                         OptAttr("reduction", AttrKind::kString)},
                        &CrossEntropyBackwardShape));
-  OpDef head = MakeOpDef(OpKind::kLmHeadCrossEntropyBackward,
-                         "lm_head_cross_entropy backward: grad hidden, weight (and bias), "
-                         "the logits recomputed in token chunks",
-                         {Req("grad"), Req("hidden"), Req("weight"), Req("labels"), Opt("bias")},
-                         {ReqAttr("chunk_tokens", AttrKind::kInt),
-                          OptAttr("ignore_index", AttrKind::kInt),
-                          OptAttr("reduction", AttrKind::kString)},
-                         &LmHeadCrossEntropyBackwardShape);
+  OpDef head =
+      MakeOpDef(OpKind::kLmHeadCrossEntropyBackward,
+                "lm_head_cross_entropy backward: grad hidden, weight (and bias), "
+                "the logits recomputed in token chunks",
+                {Req("grad"), Req("hidden"), Req("weight"), Req("labels"), Opt("bias")},
+                {ReqAttr("chunk_tokens", AttrKind::kInt), OptAttr("ignore_index", AttrKind::kInt),
+                 OptAttr("reduction", AttrKind::kString)},
+                &LmHeadCrossEntropyBackwardShape);
   head.schema.num_results = -1;
   r.Register(std::move(head));
   r.Register(MakeOpDef(OpKind::kSliceBackward, "grad placed at [start:end:step] of zeros",
@@ -357,10 +357,10 @@ void RegisterBackwardOps(OpRegistry& r) {
                         OptAttr("keepdim", AttrKind::kBool)},
                        &MeanBackwardShape));
   for (OpKind k : {OpKind::kEmbeddingBackward, OpKind::kSiluBackward, OpKind::kGeluBackward,
-                   OpKind::kDropoutBackward, OpKind::kSoftmaxBackward,
-                   OpKind::kLogSoftmaxBackward, OpKind::kRmsNormBackward,
-                   OpKind::kLayerNormBackward, OpKind::kCrossEntropyBackward,
-                   OpKind::kLmHeadCrossEntropyBackward, OpKind::kSliceBackward, OpKind::kSumToShape, OpKind::kMeanBackward}) {
+                   OpKind::kDropoutBackward, OpKind::kSoftmaxBackward, OpKind::kLogSoftmaxBackward,
+                   OpKind::kRmsNormBackward, OpKind::kLayerNormBackward,
+                   OpKind::kCrossEntropyBackward, OpKind::kLmHeadCrossEntropyBackward,
+                   OpKind::kSliceBackward, OpKind::kSumToShape, OpKind::kMeanBackward}) {
     r.Mutable(k).seq_layout = &ops::SeqLayoutForwardOnly;
     // Emitted by autodiff after the mixed-precision pass: the dtypes of the
     // forward values and gradients they are given.

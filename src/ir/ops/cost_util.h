@@ -52,8 +52,8 @@ inline DimExpr LastDim(const Value* v) {
 inline DimExpr MinRows(const DimExpr& rows, int64_t chunk) {
   if (std::optional<int64_t> r = rows.AsConstant()) return std::min(*r, chunk);
   constexpr int64_t kBig = int64_t{1} << 40;
-  const DimExpr at_least = DimExpr::FloorDiv(DimExpr::FloorDiv(rows, chunk) + DimExpr(kBig),
-                                             kBig + 1);
+  const DimExpr at_least =
+      DimExpr::FloorDiv(DimExpr::FloorDiv(rows, chunk) + DimExpr(kBig), kBig + 1);
   return rows - (rows - DimExpr(chunk)) * at_least;
 }
 

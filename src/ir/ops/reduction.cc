@@ -163,11 +163,10 @@ StatusOr<int64_t> LmHeadCrossEntropySeqLayout(const SeqLayoutInput& in) {
   const int64_t rank = in.node.operand(0)->rank();
   if (in.shard(0) == kSeqReplicated && in.shard(2) == kSeqReplicated) return kSeqReplicated;
   if (in.shard(0) != in.shard(2) || in.shard(0) == rank - 1) {
-    return ops::SeqMixError(in.node,
-                            "gets hidden states and labels that are not sharded on the same token dim");
+    return ops::SeqMixError(
+        in.node, "gets hidden states and labels that are not sharded on the same token dim");
   }
-  return in.node.attrs().GetStringOr("reduction", "mean") == "none" ? in.shard(2)
-                                                                     : kSeqReplicated;
+  return in.node.attrs().GetStringOr("reduction", "mean") == "none" ? in.shard(2) : kSeqReplicated;
 }
 
 // rms_norm, f32: y = h * rsqrt(var + eps) [X], then w * y [X] while y and var
@@ -256,14 +255,14 @@ void RegisterReductionOps(OpRegistry& r) {
                        {OptAttr("ignore_index", AttrKind::kInt),
                         OptAttr("reduction", AttrKind::kString)},
                        &CrossEntropyShape));
-  r.Register(MakeOpDef(OpKind::kLmHeadCrossEntropy,
-                       "cross_entropy(linear(hidden, weight, bias), labels) in token chunks, "
-                       "never the [.., V] logits",
-                       {Req("hidden"), Req("weight"), Req("labels"), Opt("bias")},
-                       {ReqAttr("chunk_tokens", AttrKind::kInt),
-                        OptAttr("ignore_index", AttrKind::kInt),
-                        OptAttr("reduction", AttrKind::kString)},
-                       &LmHeadCrossEntropyShape));
+  r.Register(
+      MakeOpDef(OpKind::kLmHeadCrossEntropy,
+                "cross_entropy(linear(hidden, weight, bias), labels) in token chunks, "
+                "never the [.., V] logits",
+                {Req("hidden"), Req("weight"), Req("labels"), Opt("bias")},
+                {ReqAttr("chunk_tokens", AttrKind::kInt), OptAttr("ignore_index", AttrKind::kInt),
+                 OptAttr("reduction", AttrKind::kString)},
+                &LmHeadCrossEntropyShape));
   r.Mutable(OpKind::kSoftmax).seq_layout = &SoftmaxSeqLayout;
   r.Mutable(OpKind::kLogSoftmax).seq_layout = &SoftmaxSeqLayout;
   r.Mutable(OpKind::kSum).seq_layout = &ReduceSeqLayout;

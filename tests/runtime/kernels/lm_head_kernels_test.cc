@@ -4,12 +4,11 @@
 // bias, chunk sizes of 1 token, ones that do not divide the tokens, exactly
 // the tokens, and more than the tokens.
 #include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
 #include <torch/csrc/autograd/autograd.h>
 
 #include <string>
-
-#include <fmt/format.h>
-#include <gtest/gtest.h>
 
 #include "tests/runtime/executor_test_util.h"
 
@@ -69,7 +68,8 @@ graph @g(%h: f32[B, S, {H}], %w: f32[{V}, {H}], %labels: i64[B, S], %g: f32[], %
   const at::Tensor l1 = labels.reshape({-1});
   const at::Tensor mean = at::cross_entropy_loss(logits, l1);
   const at::Tensor sum = at::cross_entropy_loss(logits, l1, {}, at::Reduction::Sum);
-  const at::Tensor none = at::cross_entropy_loss(logits, l1, {}, at::Reduction::None).view({kB, kS});
+  const at::Tensor none =
+      at::cross_entropy_loss(logits, l1, {}, at::Reduction::None).view({kB, kS});
   EXPECT_TRUE(RelClose(out[0], mean.detach()));
   EXPECT_TRUE(RelClose(out[1], sum.detach()));
   EXPECT_TRUE(RelClose(out[2], none.detach()));
@@ -83,8 +83,8 @@ graph @g(%h: f32[B, S, {H}], %w: f32[{V}, {H}], %labels: i64[B, S], %g: f32[], %
   }
   // sum and none: the gradients without the bias operand.
   const at::Tensor lnb = at::linear(h, w).reshape({-1, kV});
-  auto gs = torch::autograd::grad({at::cross_entropy_loss(lnb, l1, {}, at::Reduction::Sum)},
-                                  {h, w}, {g}, /*retain_graph=*/true);
+  auto gs = torch::autograd::grad({at::cross_entropy_loss(lnb, l1, {}, at::Reduction::Sum)}, {h, w},
+                                  {g}, /*retain_graph=*/true);
   EXPECT_TRUE(RelClose(out[5], gs[0]));
   EXPECT_TRUE(RelClose(out[6], gs[1]));
   auto gnn = torch::autograd::grad(
