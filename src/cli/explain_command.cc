@@ -21,6 +21,7 @@ struct ExplainArgs {
   int sp = 2;
   bool backward = false;
   bool summary_only = false;
+  bool no_fuse_lm_head = false;
 };
 
 [[noreturn]] void Fail(int code, const std::string& message) {
@@ -37,6 +38,7 @@ void Explain(const ExplainArgs& args) {
   passes::TrainingPipelineOptions lower;
   lower.sp = args.sp;
   lower.differentiate = args.backward;
+  lower.fuse_lm_head_loss = !args.no_fuse_lm_head;
   if (auto r = passes::LowerForTraining(graph, lower); !r.ok()) Fail(1, r.status().message());
   if (!args.summary_only) std::fputs(graph.ToString().c_str(), stdout);
 
@@ -73,6 +75,8 @@ void AddExplainCommand(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--backward", args->backward, "Differentiate too (joint graph, gradient all-reduce)");
   cmd->add_flag("--summary-only", args->summary_only, "Only the collectives summary");
+  cmd->add_flag("--no-fuse-lm-head", args->no_fuse_lm_head,
+                "Keep the [B, S, V] logits (no fuse-lm-head-loss pass)");
   cmd->callback([args] { Explain(*args); });
 }
 

@@ -47,6 +47,7 @@ struct PlanArgs {
   double hbm_gbps = 0;
   double link_gbps = 0;
   int cpu_threads = 1;
+  bool no_fuse_lm_head = false;  // --no-fuse-lm-head: the unfused linear + cross_entropy
 };
 
 [[noreturn]] void Fail(int code, const std::string& message) {
@@ -111,6 +112,7 @@ StatusOr<PolicyPlan> TryBuildPlan(const frontend::ModelConfig& config, const Pla
   lower.budget_bindings = std::move(budget_bindings);
   lower.cost_target = CostTargetOf(a);
   lower.compute_dtype = dtype;
+  lower.fuse_lm_head_loss = !a.no_fuse_lm_head;
   // As the trainer compiles: gradients left partial over SP for ZeRO's one
   // reduction over the world, streamed into its buffers as they are made.
   lower.sync_gradients = false;
@@ -379,6 +381,8 @@ void AddPlanCommand(CLI::App& app) {
   cmd->add_option("--gemm-tflops", args->gemm_tflops, "override the GEMM rate");
   cmd->add_option("--hbm-gbps", args->hbm_gbps, "override the HBM bandwidth");
   cmd->add_option("--link-gbps", args->link_gbps, "override the NVLink all-to-all bandwidth");
+  cmd->add_flag("--no-fuse-lm-head", args->no_fuse_lm_head,
+                "Keep the [B, S, V] logits (no fuse-lm-head-loss pass)");
   cmd->add_option("--cpu-threads", args->cpu_threads,
                   "intra-op threads (CPU flash-attention scratch)")
       ->capture_default_str();

@@ -39,6 +39,7 @@ namespace autosp::ir {
   X(kRmsNorm, "rms_norm")                                    \
   X(kLayerNorm, "layer_norm")                                \
   X(kCrossEntropy, "cross_entropy")                          \
+  X(kLmHeadCrossEntropy, "lm_head_cross_entropy")            \
   /* shape manipulation (ops/shape_ops.cc) */                \
   X(kReshape, "reshape")                                     \
   X(kTranspose, "transpose")                                 \
@@ -69,6 +70,7 @@ namespace autosp::ir {
   X(kRmsNormBackward, "rms_norm_backward")                   \
   X(kLayerNormBackward, "layer_norm_backward")               \
   X(kCrossEntropyBackward, "cross_entropy_backward")         \
+  X(kLmHeadCrossEntropyBackward, "lm_head_cross_entropy_backward") \
   X(kSdpaForward, "sdpa_forward")                            \
   X(kSdpaBackward, "sdpa_backward")                          \
   X(kSliceBackward, "slice_backward")                        \

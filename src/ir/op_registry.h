@@ -128,7 +128,9 @@ enum class PrecisionRule : uint8_t {
   /// kLowPrecision) but keeps its statistics in fp32 inside the kernel and
   /// returns the operand dtype: rms_norm / layer_norm (mean and variance),
   /// softmax, sum / mean (fp32 accumulation), apply_rope (angles in fp32,
-  /// cos / sin cast to x's dtype as HF does).
+  /// cos / sin cast to x's dtype as HF does). lm_head_cross_entropy too: its
+  /// GEMM in the compute dtype, logits and loss in fp32, an f32 loss (its
+  /// shape rule says so).
   kFp32Internal,
   /// Computes in fp32: floating operands are cast to f32 and the result is
   /// f32 (cross_entropy, log_softmax: the loss, and so the gradient of the

@@ -3,6 +3,7 @@
 #include "passes/autodiff_pass.h"
 #include "passes/cse.h"
 #include "passes/dce.h"
+#include "passes/fuse_lm_head_loss.h"
 #include "passes/memory/activation_checkpoint.h"
 #include "passes/mixed_precision.h"
 #include "passes/sp/sp_passes.h"
@@ -29,6 +30,7 @@ const std::vector<PassInfo>& AllPasses() {
       Info([] { return CreateSpInsertAllToAllPass(); }),
       Info([] { return CreateSpGlobalLossPass(); }),
       Info([] { return CreateSpPartitionPass(); }),
+      Info([] { return CreateFuseLmHeadLossPass(); }),
       Info([] { return CreateAutodiffPass(); }),
       Info([] { return CreateSpSyncGradientsPass(); }),
       Info([] { return CreateCheckpointPass(); }),

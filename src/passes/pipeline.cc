@@ -1,6 +1,7 @@
 #include "passes/pipeline.h"
 
 #include "passes/autodiff_pass.h"
+#include "passes/fuse_lm_head_loss.h"
 #include "passes/mixed_precision.h"
 #include "passes/sp/sp_passes.h"
 
@@ -13,6 +14,9 @@ void BuildTrainingPipeline(PassManager& pm, const TrainingPipelineOptions& optio
   }
   if (options.sp > 1) {
     for (auto& pass : CreateSpPasses()) pm.AddPass(std::move(pass));
+  }
+  if (options.fuse_lm_head_loss) {
+    pm.AddPass(CreateFuseLmHeadLossPass({.chunk_tokens = options.lm_head_chunk_tokens}));
   }
   if (!options.differentiate) return;
   pm.AddPass(CreateAutodiffPass({.loss_scale_input = options.loss_scale_input}, &out->grads));

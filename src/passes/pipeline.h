@@ -2,8 +2,9 @@
 // `autosp explain`, `autosp plan` and the tests: one PassManager run of
 //   mixed-precision (a compute dtype other than f32),
 //   sp-shard-inputs, sp-propagate-layouts, sp-insert-all-to-all,
-//   sp-global-loss (sp > 1), autodiff, sp-sync-gradients (sp > 1, unless the
-//   caller reduces the gradients itself),
+//   sp-global-loss (sp > 1), fuse-lm-head-loss (unless turned off),
+//   autodiff, sp-sync-gradients (sp > 1, unless the caller reduces the
+//   gradients itself),
 //   checkpoint (a policy other than none)
 // on a traced forward graph, with one --dump-before/--dump-after numbering
 // across all of them. No kernels are bound here (no LibTorch).
@@ -29,7 +30,14 @@ struct TrainingPipelineOptions {
   /// (the mixed-precision pass runs first, so the SP all-to-alls move it;
   /// parameters and their gradients are in it, the loss stays f32).
   ir::DType compute_dtype = ir::DType::kF32;
-  /// false: stop after the SP passes (the forward graph, as `explain` shows it).
+  /// true: fuse-lm-head-loss (passes/fuse_lm_head_loss.h) runs after the SP
+  /// passes: the LM head and the loss in token chunks, no [B, S, V] logits
+  /// or logits gradient. false: the traced linear + cross_entropy.
+  bool fuse_lm_head_loss = true;
+  /// fuse_lm_head_loss only; 0: chunks of at most 64 MiB of f32 logits.
+  int64_t lm_head_chunk_tokens = 0;
+  /// false: stop after the SP passes and the fusion (the forward graph, as
+  /// `explain` shows it).
   bool differentiate = true;
   /// sp > 1 only. true: sp-sync-gradients all-reduces the parameter gradients
   /// over the SP ranks inside the graph. false: the gradient outputs stay

@@ -48,6 +48,8 @@ StatusOr<CompiledStep> CompileTracedModel(frontend::TracedModel model,
   lower.sync_gradients = options.sync_gradients;
   lower.stream_gradients = options.stream_gradients;
   lower.loss_scale_input = options.loss_scale_input;
+  lower.fuse_lm_head_loss = options.fuse_lm_head_loss;
+  lower.lm_head_chunk_tokens = options.lm_head_chunk_tokens;
   if (options.budget_seq_len > 0) lower.budget_bindings = {{"B", 1}, {"S", options.budget_seq_len}};
   lower.cost_target = HostCostTarget();
   if (!options.dump_dir.empty()) {

@@ -56,6 +56,11 @@ struct CompileOptions {
   /// fp16 loss scaling: the step takes the loss scale as an input and
   /// returns every gradient multiplied by it (the loss itself is not).
   bool loss_scale_input = false;
+  /// The LM head and loss fused in token chunks (passes::TrainingPipelineOptions::
+  /// fuse_lm_head_loss); false keeps the [B, S, V] logits.
+  bool fuse_lm_head_loss = true;
+  /// Tokens per chunk of the fused head; 0: the pass's choice (64 MiB of f32 logits).
+  int64_t lm_head_chunk_tokens = 0;
 };
 
 /// The machine this process's kernels run on, for the cost model: LibTorch's

@@ -126,6 +126,7 @@ TEST(MixedPrecisionTest, PipelineGradientsInComputeDType) {
   auto g = Parse(kModel);
   TrainingPipelineOptions options;
   options.compute_dtype = DType::kBF16;
+  options.fuse_lm_head_loss = false;  // the unfused head: its logits cast to f32 and back
   ASSERT_OK_AND_ASSIGN(LoweredGraph lowered, LowerForTraining(*g, options));
   ASSERT_OK(ir::VerifyGraph(*g));
   EXPECT_EQ(g->outputs()[0]->dtype(), DType::kF32);
@@ -142,6 +143,28 @@ TEST(MixedPrecisionTest, PipelineGradientsInComputeDType) {
     if (n->kind() == ir::OpKind::kCast && n->result()->dtype() == DType::kBF16) ++casts_to_bf16;
   }
   EXPECT_EQ(casts_to_bf16, 1u);  // the logits' gradient, back from f32
+}
+
+// The fused head (the pipeline's default) takes the bf16 hidden states and
+// weight as they are and returns their gradients in bf16: no cast of logits
+// or of their gradient is left.
+TEST(MixedPrecisionTest, FusedHeadNeedsNoLogitsCasts) {
+  auto g = Parse(kModel);
+  TrainingPipelineOptions options;
+  options.compute_dtype = DType::kBF16;
+  ASSERT_OK_AND_ASSIGN(LoweredGraph lowered, LowerForTraining(*g, options));
+  ASSERT_OK(ir::VerifyGraph(*g));
+  EXPECT_EQ(g->outputs()[0]->dtype(), DType::kF32);
+  for (size_t i = 0; i < lowered.grads.params.size(); ++i) {
+    EXPECT_EQ(g->outputs()[lowered.grads.grad_output_index[i]]->dtype(), DType::kBF16);
+  }
+  size_t fused = 0, casts_to_bf16 = 0;
+  for (const ir::Node* n : g->nodes()) {
+    fused += n->kind() == ir::OpKind::kLmHeadCrossEntropyBackward;
+    if (n->kind() == ir::OpKind::kCast && n->result()->dtype() == DType::kBF16) ++casts_to_bf16;
+  }
+  EXPECT_EQ(fused, 1u);
+  EXPECT_EQ(casts_to_bf16, 0u);
 }
 
 }  // namespace

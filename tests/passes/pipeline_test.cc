@@ -43,9 +43,10 @@ TEST(PipelineTest, OneRunOneDumpNumberingCheckpointReportReturned) {
   StatusOr<LoweredGraph> lowered = LowerForTraining(*g, options);
   ASSERT_TRUE(lowered.ok()) << lowered.status().ToString();
   const std::vector<std::string> expected = {
-      "00-sp-shard-inputs-after.ir", "01-sp-propagate-layouts-after.ir",
+      "00-sp-shard-inputs-after.ir",      "01-sp-propagate-layouts-after.ir",
       "02-sp-insert-all-to-all-after.ir", "03-sp-global-loss-after.ir",
-      "04-autodiff-after.ir", "05-sp-sync-gradients-after.ir", "06-checkpoint-after.ir"};
+      "04-fuse-lm-head-loss-after.ir",    "05-autodiff-after.ir",
+      "06-sp-sync-gradients-after.ir",    "07-checkpoint-after.ir"};
   std::vector<std::string> files;
   for (const auto& e : fs::directory_iterator(dir)) files.push_back(e.path().filename().string());
   std::sort(files.begin(), files.end());
@@ -62,6 +63,9 @@ TEST(PipelineTest, OneRunOneDumpNumberingCheckpointReportReturned) {
   // sp-shard-inputs recorded the divisibility (the tracer no longer does).
   EXPECT_EQ(g->dims().FindSymbol("S")->divisor, 2);
   EXPECT_EQ(CountNodes(*g, ir::OpKind::kSdpaBackward), 1u);
+  // The head and loss fused (after sp-global-loss: the local sum).
+  EXPECT_EQ(CountNodes(*g, ir::OpKind::kLmHeadCrossEntropyBackward), 1u);
+  EXPECT_EQ(CountNodes(*g, ir::OpKind::kCrossEntropy), 0u);
 }
 
 TEST(PipelineTest, ForwardOnlyAndNoCheckpointByDefault) {

@@ -17,6 +17,7 @@ void RegisterBackwardGradRules(GradRegistry& r) {
   r.RegisterNotDifferentiable(OpKind::kRmsNormBackward, kEmitted);
   r.RegisterNotDifferentiable(OpKind::kLayerNormBackward, kEmitted);
   r.RegisterNotDifferentiable(OpKind::kCrossEntropyBackward, kEmitted);
+  r.RegisterNotDifferentiable(OpKind::kLmHeadCrossEntropyBackward, kEmitted);
   r.RegisterNotDifferentiable(OpKind::kSliceBackward, kEmitted);
   r.RegisterNotDifferentiable(OpKind::kSumToShape, kEmitted);
   r.RegisterNotDifferentiable(OpKind::kMeanBackward, kEmitted);

@@ -1,4 +1,5 @@
-// Gradients of softmax, log_softmax, sum, mean, rms_norm, layer_norm, cross_entropy.
+// Gradients of softmax, log_softmax, sum, mean, rms_norm, layer_norm, cross_entropy,
+// lm_head_cross_entropy.
 #include "autodiff/grad_context.h"
 #include "autodiff/grad_registry.h"
 
@@ -79,6 +80,25 @@ Status CrossEntropyGrad(GradContext& ctx) {
   return ctx.SetInputGrad(0, d);
 }
 
+// The fused head's backward recomputes each chunk's logits: one op gives
+// d hidden, d weight and d bias, never the [.., V] logits or their gradient.
+Status LmHeadCrossEntropyGrad(GradContext& ctx) {
+  std::vector<Value*> operands{ctx.grad_outputs[0]};
+  for (size_t i = 0; i < ctx.num_operands(); ++i) operands.push_back(ctx.operand(i));
+  ir::AttributeMap attrs{{"chunk_tokens", Attribute::Int(ctx.attrs().GetInt("chunk_tokens"))}};
+  if (const Attribute* a = ctx.attrs().Find("ignore_index")) attrs.Set("ignore_index", *a);
+  if (const Attribute* a = ctx.attrs().Find("reduction")) attrs.Set("reduction", *a);
+  AUTOSP_ASSIGN_OR_RETURN(
+      ir::Node * n, ctx.Create(OpKind::kLmHeadCrossEntropyBackward, operands, std::move(attrs)));
+  // Results: d hidden, d weight, d bias; operand 2 (labels) has none.
+  const size_t result_of[] = {0, 1, 0, 2};
+  for (size_t i = 0; i < ctx.num_operands(); ++i) {
+    if (i == 2 || !ctx.needs_grad[i]) continue;
+    AUTOSP_RETURN_IF_ERROR(ctx.SetInputGrad(i, n->result(result_of[i])));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 void RegisterReductionGradRules(GradRegistry& r) {
@@ -89,6 +109,7 @@ void RegisterReductionGradRules(GradRegistry& r) {
   r.Register(OpKind::kRmsNorm, &NormGrad);
   r.Register(OpKind::kLayerNorm, &NormGrad);
   r.Register(OpKind::kCrossEntropy, &CrossEntropyGrad);
+  r.Register(OpKind::kLmHeadCrossEntropy, &LmHeadCrossEntropyGrad);
 }
 
 }  // namespace autosp::autodiff

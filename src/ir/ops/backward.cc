@@ -187,6 +187,22 @@ OpCost RmsNormBackwardCost(const Node& n, const CostTarget& target) {
 }
 
 // layer_norm_backward: the forward is recomputed (y [X], mean and rstd [R]);
+// lm_head_cross_entropy_backward(grad, hidden, weight, labels, bias?) {chunk_tokens,
+// ignore_index, reduction} -> d hidden, d weight (, d bias), in their dtypes.
+StatusOr<std::vector<TensorType>> LmHeadCrossEntropyBackwardShape(const ShapeInput& in) {
+  AUTOSP_RETURN_IF_ERROR(ops::CheckLmHeadOperands(in, 1));
+  const TensorType& grad = in.operand(0);
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectFloat(grad, "grad"));
+  if (in.attrs.GetStringOr("reduction", "mean") == "none") {
+    AUTOSP_RETURN_IF_ERROR(ExpectGradOf(in, grad, in.operand(3), "labels"));
+  } else if (grad.rank() != 0) {
+    return InvalidArgument("{} must be a scalar", Describe("grad", grad));
+  }
+  std::vector<TensorType> results{in.operand(1), in.operand(2)};
+  if (in.num_operands() > 4) results.push_back(in.operand(4));
+  return results;
+}
+
 // y is dropped before the backward allocates dx, dw, db.
 OpCost LayerNormBackwardCost(const Node& n, const CostTarget& target) {
   OpCost c = ops::PerElementCost<12>(n, target);
@@ -200,6 +216,37 @@ OpCost LayerNormBackwardCost(const Node& n, const CostTarget& target) {
 OpCost CrossEntropyBackwardCost(const Node& n, const CostTarget& target) {
   OpCost c = ops::PerElementCost<6>(n, target);
   c.workspace = ops::Rows(n.result(0)) * DimExpr(1 + 1 + 8 + 4 + 4);
+  return c;
+}
+
+// lm_head_cross_entropy_backward over N tokens, chunks of c = min(N,
+// chunk_tokens) rows, V x H weight of D bytes: the logits recomputed (2NHV)
+// and the two gradient GEMMs (4NHV), the softmax (5NV). Workspace, statement
+// by statement in the kernel: O(N) valid [N] bool, safe labels [N] i64 and a
+// [N] bool while made, the row weights [N] f32 and a [N] f32 while made; per
+// chunk the logits [c, V] in D and the f32 softmax [c, V] (plus its f32 input
+// copy while it runs, when D is not f32, and then the softmax cast back to D);
+// when D is not f32 the f32 accumulators of d weight and d bias [V, H] (+ [V])
+// and the D product [V, H] added into them.
+OpCost LmHeadCrossEntropyBackwardCost(const Node& n, const CostTarget&) {
+  const Value* hidden = n.operand(1);
+  const Value* weight = n.operand(2);
+  const DimExpr rows = ops::Rows(hidden);
+  const DimExpr vocab = weight->type().dims[0];
+  const DimExpr h = ops::LastDim(hidden);
+  OpCost c;
+  c.bytes = ops::IoBytes(n);
+  c.flops = rows * h * vocab * DimExpr(6) + rows * vocab * DimExpr(5);
+  const int64_t d = static_cast<int64_t>(DTypeSize(hidden->dtype()));
+  const DimExpr chunk = ops::MinRows(rows, n.attrs().GetInt("chunk_tokens"));
+  c.workspace = rows * DimExpr(1 + 8 + 1 + 4 + 4);
+  if (d == 4) {
+    c.workspace += chunk * vocab * DimExpr(4 + 4);
+  } else {
+    c.workspace +=
+        chunk * vocab * DimExpr(d + 4 + std::max<int64_t>(4, d)) + vocab * h * DimExpr(4 + d);
+    if (n.num_operands() > 5) c.workspace += vocab * DimExpr(4);
+  }
   return c;
 }
 
@@ -286,6 +333,16 @@ void RegisterBackwardOps(OpRegistry& r) {
                        {OptAttr("ignore_index", AttrKind::kInt),
                         OptAttr("reduction", AttrKind::kString)},
                        &CrossEntropyBackwardShape));
+  OpDef head =
+      MakeOpDef(OpKind::kLmHeadCrossEntropyBackward,
+                "lm_head_cross_entropy backward: grad hidden, weight (and bias), "
+                "the logits recomputed in token chunks",
+                {Req("grad"), Req("hidden"), Req("weight"), Req("labels"), Opt("bias")},
+                {ReqAttr("chunk_tokens", AttrKind::kInt), OptAttr("ignore_index", AttrKind::kInt),
+                 OptAttr("reduction", AttrKind::kString)},
+                &LmHeadCrossEntropyBackwardShape);
+  head.schema.num_results = -1;
+  r.Register(std::move(head));
   r.Register(MakeOpDef(OpKind::kSliceBackward, "grad placed at [start:end:step] of zeros",
                        {Req("grad")},
                        {ReqAttr("input_shape", AttrKind::kDims), ReqAttr("dim", AttrKind::kInt),
@@ -300,9 +357,9 @@ void RegisterBackwardOps(OpRegistry& r) {
                         OptAttr("keepdim", AttrKind::kBool)},
                        &MeanBackwardShape));
   for (OpKind k : {OpKind::kEmbeddingBackward, OpKind::kSiluBackward, OpKind::kGeluBackward,
-                   OpKind::kDropoutBackward, OpKind::kSoftmaxBackward,
-                   OpKind::kLogSoftmaxBackward, OpKind::kRmsNormBackward,
-                   OpKind::kLayerNormBackward, OpKind::kCrossEntropyBackward,
+                   OpKind::kDropoutBackward, OpKind::kSoftmaxBackward, OpKind::kLogSoftmaxBackward,
+                   OpKind::kRmsNormBackward, OpKind::kLayerNormBackward,
+                   OpKind::kCrossEntropyBackward, OpKind::kLmHeadCrossEntropyBackward,
                    OpKind::kSliceBackward, OpKind::kSumToShape, OpKind::kMeanBackward}) {
     r.Mutable(k).seq_layout = &ops::SeqLayoutForwardOnly;
     // Emitted by autodiff after the mixed-precision pass: the dtypes of the
@@ -323,6 +380,8 @@ void RegisterBackwardOps(OpRegistry& r) {
   SetCostAndStrides(r, OpKind::kRmsNormBackward, &RmsNormBackwardCost, &RmsNormBackwardStrides);
   SetCostAndStrides(r, OpKind::kLayerNormBackward, &LayerNormBackwardCost, &FreshContiguous);
   SetCostAndStrides(r, OpKind::kCrossEntropyBackward, &CrossEntropyBackwardCost,
+                    &FreshContiguous);
+  SetCostAndStrides(r, OpKind::kLmHeadCrossEntropyBackward, &LmHeadCrossEntropyBackwardCost,
                     &FreshContiguous);
   SetCostAndStrides(r, OpKind::kSliceBackward, &PerInputElementCost, &FreshContiguous);
   SetCostAndStrides(r, OpKind::kSumToShape, &PerInputElementCost, &SumToShapeStrides);

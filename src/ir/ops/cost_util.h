@@ -9,7 +9,9 @@
 // R = one fp32 per row (the [N, 1] statistics of norms).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <optional>
 
 #include "ir/cost.h"
 #include "ir/graph.h"
@@ -40,6 +42,19 @@ inline DimExpr Rows(const Value* v) {
 inline DimExpr LastDim(const Value* v) {
   const auto& dims = v->type().dims;
   return dims.empty() ? DimExpr(1) : dims.back();
+}
+
+/// min(rows, chunk) for rows >= 1 and a constant chunk >= 1, as a polynomial
+/// in floor atoms: rows - (rows - chunk) * [rows >= chunk], where the
+/// indicator is floor((floor(rows / chunk) + K) / (K + 1)) with K = 2^40
+/// (exact for rows < 2^40 * chunk). The token-chunked kernels allocate one
+/// chunk of min(rows, chunk) rows.
+inline DimExpr MinRows(const DimExpr& rows, int64_t chunk) {
+  if (std::optional<int64_t> r = rows.AsConstant()) return std::min(*r, chunk);
+  constexpr int64_t kBig = int64_t{1} << 40;
+  const DimExpr at_least =
+      DimExpr::FloorDiv(DimExpr::FloorDiv(rows, chunk) + DimExpr(kBig), kBig + 1);
+  return rows - (rows - DimExpr(chunk)) * at_least;
 }
 
 /// Reads its operands and writes its results once, `kFlops` FLOPs per element

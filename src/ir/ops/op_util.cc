@@ -84,6 +84,43 @@ StatusOr<std::vector<DimExpr>> BroadcastDims(const DimContext& ctx, const Tensor
   return out;
 }
 
+Status CheckLmHeadOperands(const ShapeInput& in, size_t first) {
+  const TensorType& hidden = in.operand(first);
+  const TensorType& weight = in.operand(first + 1);
+  const TensorType& labels = in.operand(first + 2);
+  AUTOSP_RETURN_IF_ERROR(ExpectMinRank(hidden, 2, "hidden"));
+  AUTOSP_RETURN_IF_ERROR(ExpectFloat(hidden, "hidden"));
+  AUTOSP_RETURN_IF_ERROR(ExpectRank(weight, 2, "weight"));
+  AUTOSP_RETURN_IF_ERROR(ExpectSameDType(hidden, "hidden", weight, "weight"));
+  AUTOSP_RETURN_IF_ERROR(ExpectDimEqual(in.dims, hidden.dims.back(), weight.dims[1],
+                                        "hidden size of hidden and weight"));
+  AUTOSP_RETURN_IF_ERROR(ExpectInteger(labels, "labels"));
+  if (labels.rank() != hidden.rank() - 1) {
+    return InvalidArgument("{} must have rank {} (the rank of hidden {} minus the feature dim)",
+                           Describe("labels", labels), hidden.rank() - 1, hidden.ToString());
+  }
+  for (size_t i = 0; i < labels.dims.size(); ++i) {
+    AUTOSP_RETURN_IF_ERROR(ExpectDimEqual(in.dims, labels.dims[i], hidden.dims[i],
+                                          fmt::format("dim {} of labels and hidden", i)));
+  }
+  if (in.num_operands() > first + 3) {
+    const TensorType& bias = in.operand(first + 3);
+    AUTOSP_RETURN_IF_ERROR(ExpectRank(bias, 1, "bias"));
+    AUTOSP_RETURN_IF_ERROR(ExpectSameDType(hidden, "hidden", bias, "bias"));
+    AUTOSP_RETURN_IF_ERROR(
+        ExpectDimEqual(in.dims, bias.dims[0], weight.dims[0], "vocab size of bias and weight"));
+  }
+  if (const int64_t chunk = in.attrs.GetInt("chunk_tokens"); chunk < 1) {
+    return InvalidArgument("attribute 'chunk_tokens' must be >= 1, got {}", chunk);
+  }
+  const std::string reduction = in.attrs.GetStringOr("reduction", "mean");
+  if (reduction != "mean" && reduction != "sum" && reduction != "none") {
+    return InvalidArgument(
+        "attribute 'reduction' must be \"mean\", \"sum\" or \"none\", got \"{}\"", reduction);
+  }
+  return Status::Ok();
+}
+
 Status SeqMixError(const Node& n, std::string_view why) {
   return InvalidArgument(
       "sequence parallelism: op '{}' at {} {}; it would mix tokens held by different SP ranks. "

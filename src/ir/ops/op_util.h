@@ -44,6 +44,12 @@ StatusOr<std::vector<DimExpr>> BroadcastDims(const DimContext& ctx, const Tensor
                                              std::string_view what_a, const TensorType& b,
                                              std::string_view what_b);
 
+/// The operands shared by lm_head_cross_entropy and its backward, from
+/// operand `first` on: hidden [..., H], weight [V, H], labels [...] (hidden's
+/// leading dims, integer), bias? [V]; hidden, weight and bias of one float
+/// dtype, attribute chunk_tokens >= 1 and reduction "mean", "sum" or "none".
+Status CheckLmHeadOperands(const ShapeInput& in, size_t first);
+
 // ---- sequence-parallel layout rules (SeqLayoutFn) ---------------------------
 
 /// The error of a layout rule whose op would mix tokens held by different SP

@@ -1,4 +1,5 @@
-// softmax, log_softmax, sum, mean, rms_norm, layer_norm, cross_entropy.
+// softmax, log_softmax, sum, mean, rms_norm, layer_norm, cross_entropy,
+// lm_head_cross_entropy.
 #include <algorithm>
 
 #include "ir/ops/cost_util.h"
@@ -89,6 +90,19 @@ StatusOr<std::vector<TensorType>> CrossEntropyShape(const ShapeInput& in) {
   return ops::One(TensorType(logits.dtype, {}));
 }
 
+// lm_head_cross_entropy(hidden [..., H], weight [V, H], labels [...], bias? [V])
+//   {chunk_tokens, ignore_index, reduction} -> f32 [] (f32 [...] for "none"):
+// cross_entropy(linear(hidden, weight, bias).to(f32), labels) without the
+// [..., V] logits. The loss is f32 whatever the dtype of hidden.
+StatusOr<std::vector<TensorType>> LmHeadCrossEntropyShape(const ShapeInput& in) {
+  AUTOSP_RETURN_IF_ERROR(ops::CheckLmHeadOperands(in, 0));
+  const TensorType& labels = in.operand(2);
+  if (in.attrs.GetStringOr("reduction", "mean") == "none") {
+    return ops::One(TensorType(DType::kF32, labels.dims));
+  }
+  return ops::One(TensorType(DType::kF32, {}));
+}
+
 // ---- sequence-parallel layout rules: none may reduce over the sharded dim ----
 
 StatusOr<int64_t> SoftmaxSeqLayout(const SeqLayoutInput& in) {
@@ -138,6 +152,23 @@ StatusOr<int64_t> CrossEntropySeqLayout(const SeqLayoutInput& in) {
                                                                      : kSeqReplicated;
 }
 
+// The fused head is token-wise like cross_entropy: hidden and labels sharded
+// on the same token dim (not the feature dim), weight and bias replicated.
+StatusOr<int64_t> LmHeadCrossEntropySeqLayout(const SeqLayoutInput& in) {
+  for (size_t i : {size_t{1}, size_t{3}}) {
+    if (i < in.operand_shards.size() && in.shard(i) != kSeqReplicated) {
+      return ops::SeqMixError(in.node, "has a sequence-sharded weight or bias");
+    }
+  }
+  const int64_t rank = in.node.operand(0)->rank();
+  if (in.shard(0) == kSeqReplicated && in.shard(2) == kSeqReplicated) return kSeqReplicated;
+  if (in.shard(0) != in.shard(2) || in.shard(0) == rank - 1) {
+    return ops::SeqMixError(
+        in.node, "gets hidden states and labels that are not sharded on the same token dim");
+  }
+  return in.node.attrs().GetStringOr("reduction", "mean") == "none" ? in.shard(2) : kSeqReplicated;
+}
+
 // rms_norm, f32: y = h * rsqrt(var + eps) [X], then w * y [X] while y and var
 // [R] live: X + R beyond the result (3R: the three [N, 1] temporaries,
 // without a weight). Other dtypes: h = x.to(f32) [F] lives throughout, and
@@ -173,6 +204,28 @@ OpCost CrossEntropyCost(const Node& n, const CostTarget&) {
   return c;
 }
 
+// lm_head_cross_entropy over N tokens, chunks of c = min(N, chunk_tokens)
+// rows, logits dtype D bytes: the GEMM and the loss, 2NHV + 5NV FLOPs.
+// Workspace (the kernel, statement by statement): valid [N] bool, the
+// safe labels [N] i64 (with a [N] bool logical_not while made), the per-token
+// losses [N] f32 (the result when "none"); per chunk the logits [c, V] in D,
+// their f32 copy when D is not f32, and the f32 log_softmax [c, V].
+OpCost LmHeadCrossEntropyCost(const Node& n, const CostTarget&) {
+  const Value* hidden = n.operand(0);
+  const Value* weight = n.operand(1);
+  const DimExpr rows = ops::Rows(hidden);
+  const DimExpr vocab = weight->type().dims[0];
+  OpCost c;
+  c.bytes = ops::IoBytes(n);
+  c.flops = rows * ops::LastDim(hidden) * vocab * DimExpr(2) + rows * vocab * DimExpr(5);
+  const int64_t d = static_cast<int64_t>(DTypeSize(hidden->dtype()));
+  const DimExpr chunk = ops::MinRows(rows, n.attrs().GetInt("chunk_tokens"));
+  const bool none = n.attrs().GetStringOr("reduction", "mean") == "none";
+  c.workspace = rows * DimExpr(1 + 8 + 1 + (none ? 0 : 4)) +
+                chunk * vocab * DimExpr(d + (d == 4 ? 0 : 4) + 4);
+  return c;
+}
+
 }  // namespace
 
 void RegisterReductionOps(OpRegistry& r) {
@@ -202,6 +255,14 @@ void RegisterReductionOps(OpRegistry& r) {
                        {OptAttr("ignore_index", AttrKind::kInt),
                         OptAttr("reduction", AttrKind::kString)},
                        &CrossEntropyShape));
+  r.Register(
+      MakeOpDef(OpKind::kLmHeadCrossEntropy,
+                "cross_entropy(linear(hidden, weight, bias), labels) in token chunks, "
+                "never the [.., V] logits",
+                {Req("hidden"), Req("weight"), Req("labels"), Opt("bias")},
+                {ReqAttr("chunk_tokens", AttrKind::kInt), OptAttr("ignore_index", AttrKind::kInt),
+                 OptAttr("reduction", AttrKind::kString)},
+                &LmHeadCrossEntropyShape));
   r.Mutable(OpKind::kSoftmax).seq_layout = &SoftmaxSeqLayout;
   r.Mutable(OpKind::kLogSoftmax).seq_layout = &SoftmaxSeqLayout;
   r.Mutable(OpKind::kSum).seq_layout = &ReduceSeqLayout;
@@ -209,6 +270,7 @@ void RegisterReductionOps(OpRegistry& r) {
   r.Mutable(OpKind::kRmsNorm).seq_layout = &NormSeqLayout;
   r.Mutable(OpKind::kLayerNorm).seq_layout = &NormSeqLayout;
   r.Mutable(OpKind::kCrossEntropy).seq_layout = &CrossEntropySeqLayout;
+  r.Mutable(OpKind::kLmHeadCrossEntropy).seq_layout = &LmHeadCrossEntropySeqLayout;
   // Precision: normalizations, softmax and the sums take low-precision x and
   // keep their statistics / accumulators in fp32 inside the kernel (ATen's
   // CPU reductions accumulate bf16 in float; rms_norm normalizes in fp32 as
@@ -219,6 +281,9 @@ void RegisterReductionOps(OpRegistry& r) {
   }
   r.Mutable(OpKind::kLogSoftmax).precision = PrecisionRule::kFp32;
   r.Mutable(OpKind::kCrossEntropy).precision = PrecisionRule::kFp32;
+  // The fused head: its GEMM in the compute dtype (as the linear it replaces),
+  // the logits upcast to fp32 chunk by chunk for the loss, an f32 result.
+  r.Mutable(OpKind::kLmHeadCrossEntropy).precision = PrecisionRule::kFp32Internal;
   // Cost and result strides: fresh and contiguous, except rms_norm's result
   // (an elementwise product) ordered like x.
   using ops::SetCostAndStrides;
@@ -229,6 +294,7 @@ void RegisterReductionOps(OpRegistry& r) {
   SetCostAndStrides(r, OpKind::kRmsNorm, &RmsNormCost, &LikeFirstOperand);
   SetCostAndStrides(r, OpKind::kLayerNorm, &LayerNormCost, &FreshContiguous);
   SetCostAndStrides(r, OpKind::kCrossEntropy, &CrossEntropyCost, &FreshContiguous);
+  SetCostAndStrides(r, OpKind::kLmHeadCrossEntropy, &LmHeadCrossEntropyCost, &FreshContiguous);
 }
 
 }  // namespace autosp::ir

@@ -3,6 +3,7 @@
 // all_reduce(sum of losses) / all_reduce(count of labels != ignore_index), so
 // ranks with more ignored labels weigh correctly; a sum becomes
 // all_reduce(sum). A loss already followed by an all_reduce is left alone.
+// lm_head_cross_entropy (the fused head, labels at operand 2) is a loss too.
 #include "ir/builder.h"
 #include "passes/sp/sp_common.h"
 #include "passes/sp/sp_passes.h"
@@ -20,7 +21,8 @@ constexpr int64_t kReplicated = ir::kSeqReplicated;
 
 // One cross_entropy; returns whether it was rewritten.
 StatusOr<bool> GlobalLoss(Graph& g, const sp::SpAxis& sp, Node* n) {
-  const int64_t labels_shard = sp.ShardOf(n->operand(1));
+  Value* labels = n->operand(n->kind() == OpKind::kLmHeadCrossEntropy ? 2 : 1);
+  const int64_t labels_shard = sp.ShardOf(labels);
   const std::string reduction = n->attrs().GetStringOr("reduction", "mean");
   if (labels_shard == kReplicated || reduction == "none") return false;
   const Node* user = n->result(0)->uses().size() == 1 ? n->result(0)->uses()[0].user : nullptr;
@@ -38,7 +40,7 @@ StatusOr<bool> GlobalLoss(Graph& g, const sp::SpAxis& sp, Node* n) {
   Value* loss = global_sum;
   if (reduction == "mean") {
     const double ignore = static_cast<double>(n->attrs().GetIntOr("ignore_index", -100));
-    AUTOSP_ASSIGN_OR_RETURN(Value * valid, b.Emit(OpKind::kNotEqual, {n->operand(1)},
+    AUTOSP_ASSIGN_OR_RETURN(Value * valid, b.Emit(OpKind::kNotEqual, {labels},
                                                   {{"value", Attribute::Float(ignore)}}, n->loc()));
     AUTOSP_ASSIGN_OR_RETURN(Value * validf, b.Emit(OpKind::kCast, {valid},
                                                    {{"dtype", Attribute::DTypeValue(dt)}}, n->loc()));
@@ -81,7 +83,9 @@ class SpGlobalLossPass final : public Pass {
     AUTOSP_ASSIGN_OR_RETURN(const sp::SpAxis sp, sp::SpAxis::Of(g, options_.axis));
     bool changed = false;
     for (Node* node : g.NodeList()) {
-      if (node->kind() != OpKind::kCrossEntropy) continue;
+      if (node->kind() != OpKind::kCrossEntropy && node->kind() != OpKind::kLmHeadCrossEntropy) {
+        continue;
+      }
       AUTOSP_ASSIGN_OR_RETURN(bool c, GlobalLoss(g, sp, node));
       changed = changed || c;
     }

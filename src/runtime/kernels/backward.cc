@@ -9,11 +9,15 @@
 //  - cross_entropy_backward: (softmax(logits) - onehot(label)) * row weight,
 //    the weight being grad / (number of non-ignored labels) for mean, grad for
 //    sum, grad[i] for none, and 0 on ignored rows (so all-ignored is 0, not NaN).
+//  - lm_head_cross_entropy_backward: cross_entropy_backward's formula on each
+//    chunk of recomputed logits, then the linear's two gradient GEMMs.
 //  - dropout_backward: grad * (out != 0) / (1 - p); the mask is read from the
 //    output (an input element that was exactly 0 gets no gradient, which is
 //    harmless: its output is 0 either way).
 #include <ATen/ATen.h>
 #include <ATen/ExpandUtils.h>
+
+#include <algorithm>
 
 #include "runtime/kernel_registry.h"
 
@@ -123,6 +127,63 @@ Status CrossEntropyBackward(KernelContext& ctx) {
   return Status::Ok();
 }
 
+// lm_head_cross_entropy backward, chunk_tokens rows at a time: the chunk's
+// logits recomputed, d logits = (softmax - onehot(label)) * row weight in f32
+// (cross_entropy_backward's formula), cast to the compute dtype, then
+// d hidden rows = d logits @ weight and d weight += d logits^T @ hidden rows
+// (accumulated in f32 when the weight is not f32), d bias += sum of d logits.
+Status LmHeadCrossEntropyBackward(KernelContext& ctx) {
+  const at::Tensor& grad = ctx.input(0);
+  const at::Tensor& hidden = ctx.input(1);
+  const at::Tensor& weight = ctx.input(2);
+  const at::Tensor& labels = ctx.input(3);
+  const at::Tensor bias = ctx.optional_input(4);
+  const int64_t chunk = ctx.attrs().GetInt("chunk_tokens");
+  const int64_t ignore_index = ctx.attrs().GetIntOr("ignore_index", -100);
+  const std::string reduction = ctx.attrs().GetStringOr("reduction", "mean");
+  const at::Tensor h = hidden.reshape({-1, hidden.size(-1)});
+  const at::Tensor flat_labels = labels.reshape({-1}).to(at::kLong);
+  const int64_t n = h.size(0);
+  const at::Tensor valid = flat_labels.ne(ignore_index);
+  const at::Tensor safe = flat_labels.masked_fill(valid.logical_not(), 0);
+  at::Tensor row = valid.to(at::kFloat);
+  const at::Tensor g = grad.to(at::kFloat);
+  if (reduction == "none") {
+    row.mul_(g.reshape({-1}));
+  } else if (reduction == "sum") {
+    row.mul_(g);
+  } else {
+    row.mul_(g / valid.sum().clamp_min(1).to(at::kFloat));
+  }
+  const bool f32 = weight.scalar_type() == at::kFloat;
+  at::Tensor dh = at::empty(h.sizes(), h.options());
+  at::Tensor dw = at::zeros(weight.sizes(), weight.options().dtype(at::kFloat));
+  at::Tensor db;
+  if (bias.defined()) db = at::zeros(bias.sizes(), bias.options().dtype(at::kFloat));
+  for (int64_t t0 = 0; t0 < n; t0 += chunk) {
+    const int64_t c = std::min(chunk, n - t0);
+    const at::Tensor hc = h.narrow(0, t0, c);
+    const at::Tensor logits = at::linear(hc, weight, bias);
+    at::Tensor d = at::softmax(logits, 1, at::kFloat);
+    d.scatter_add_(1, safe.narrow(0, t0, c).unsqueeze(1),
+                   valid.narrow(0, t0, c).to(at::kFloat).neg().unsqueeze(1));
+    d.mul_(row.narrow(0, t0, c).unsqueeze(1));
+    if (db.defined()) db.add_(d.sum(0));
+    const at::Tensor dd = d.to(weight.scalar_type());
+    at::Tensor dh_rows = dh.narrow(0, t0, c);
+    at::mm_out(dh_rows, dd, weight);
+    if (f32) {
+      dw.addmm_(dd.t(), hc);
+    } else {
+      dw.add_(at::mm(dd.t(), hc));
+    }
+  }
+  ctx.Output(dh.view(hidden.sizes()));
+  ctx.Output(f32 ? dw : dw.to(weight.scalar_type()));
+  if (db.defined()) ctx.Output(db.to(bias.scalar_type()));
+  return Status::Ok();
+}
+
 Status SliceBackward(KernelContext& ctx) {
   AUTOSP_ASSIGN_OR_RETURN(std::vector<int64_t> shape, ctx.DimsAttr("input_shape"));
   AUTOSP_ASSIGN_OR_RETURN(int64_t start, ctx.DimAttr("start"));
@@ -168,6 +229,7 @@ void RegisterBackwardKernels(KernelRegistry& r) {
   r.Register(OpKind::kRmsNormBackward, &RmsNormBackward);
   r.Register(OpKind::kLayerNormBackward, &LayerNormBackward);
   r.Register(OpKind::kCrossEntropyBackward, &CrossEntropyBackward);
+  r.Register(OpKind::kLmHeadCrossEntropyBackward, &LmHeadCrossEntropyBackward);
   r.Register(OpKind::kSliceBackward, &SliceBackward);
   r.Register(OpKind::kSumToShape, &SumToShape);
   r.Register(OpKind::kMeanBackward, &MeanBackward);

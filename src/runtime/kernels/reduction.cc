@@ -3,7 +3,12 @@
 // rms_norm follows HF's LlamaRMSNorm exactly (src/reference): normalise in
 // fp32, cast back to x's dtype, then scale by the weight in that dtype.
 // cross_entropy flattens logits to [N, V] and labels to [N] for ATen.
+// lm_head_cross_entropy is that loss of linear(hidden, weight, bias), the
+// logits made chunk_tokens rows at a time (see its cost in ir/ops/reduction.cc
+// for what each statement allocates).
 #include <ATen/ATen.h>
+
+#include <algorithm>
 
 #include "runtime/kernel_registry.h"
 
@@ -77,6 +82,41 @@ Status CrossEntropy(KernelContext& ctx) {
   return Status::Ok();
 }
 
+// Per chunk of rows: logits in the compute dtype (the GEMM of the linear it
+// replaces), log_softmax in f32 (as cross_entropy on the f32-cast logits), and
+// the label's entry; ignored rows give 0. Then "none", "sum", or "mean" over
+// the valid rows (0/0 = nan when every label is ignored, as ATen's mean).
+Status LmHeadCrossEntropy(KernelContext& ctx) {
+  const at::Tensor& hidden = ctx.input(0);
+  const at::Tensor& weight = ctx.input(1);
+  const at::Tensor& labels = ctx.input(2);
+  const at::Tensor bias = ctx.optional_input(3);
+  const int64_t chunk = ctx.attrs().GetInt("chunk_tokens");
+  const int64_t ignore_index = ctx.attrs().GetIntOr("ignore_index", -100);
+  const std::string reduction = ctx.attrs().GetStringOr("reduction", "mean");
+  const at::Tensor h = hidden.reshape({-1, hidden.size(-1)});
+  const at::Tensor flat_labels = labels.reshape({-1}).to(at::kLong);
+  const int64_t n = h.size(0);
+  const at::Tensor valid = flat_labels.ne(ignore_index);
+  const at::Tensor safe = flat_labels.masked_fill(valid.logical_not(), 0);
+  at::Tensor rows = at::empty({n}, h.options().dtype(at::kFloat));
+  for (int64_t t0 = 0; t0 < n; t0 += chunk) {
+    const int64_t c = std::min(chunk, n - t0);
+    const at::Tensor logits = at::linear(h.narrow(0, t0, c), weight, bias);
+    const at::Tensor lsm = at::log_softmax(logits, 1, at::kFloat);
+    rows.narrow(0, t0, c).copy_(lsm.gather(1, safe.narrow(0, t0, c).unsqueeze(1)).squeeze(1));
+  }
+  rows.neg_().masked_fill_(valid.logical_not(), 0.0);
+  if (reduction == "none") {
+    ctx.Output(rows.view(labels.sizes()));
+  } else if (reduction == "sum") {
+    ctx.Output(rows.sum());
+  } else {
+    ctx.Output(rows.sum() / valid.sum().to(at::kFloat));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 void RegisterReductionKernels(KernelRegistry& r) {
@@ -87,6 +127,7 @@ void RegisterReductionKernels(KernelRegistry& r) {
   r.Register(OpKind::kRmsNorm, &RmsNorm);
   r.Register(OpKind::kLayerNorm, &LayerNorm);
   r.Register(OpKind::kCrossEntropy, &CrossEntropy);
+  r.Register(OpKind::kLmHeadCrossEntropy, &LmHeadCrossEntropy);
 }
 
 }  // namespace autosp::runtime

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "autodiff/autodiff.h"
+#include "passes/fuse_lm_head_loss.h"
 #include "passes/memory/activation_checkpoint.h"
 #include "tests/passes/memory/memory_test_util.h"
 #include "tests/passes/memory/op_probe.h"
@@ -271,6 +272,22 @@ TEST(CostModelTest, WorkspaceMatchesEveryKernel) {
     auto model = frontend::BuildCausalLm(ParseConfig(json), {});
     ASSERT_TRUE(model.ok());
     ASSERT_TRUE(autodiff::Differentiate(*model->graph).ok());
+    // And the fused head (lm_head_cross_entropy and its backward), chunks of
+    // 1000 of the 2048 tokens (two full chunks and a short one).
+    auto fused = frontend::BuildCausalLm(ParseConfig(json), {});
+    ASSERT_TRUE(fused.ok());
+    ASSERT_EQ(*passes::FuseLmHeadLoss(*fused->graph, {.chunk_tokens = 1000}), 1);
+    ASSERT_TRUE(autodiff::Differentiate(*fused->graph).ok());
+    for (const ir::Node* n : fused->graph->nodes()) {
+      if (n->kind() != ir::OpKind::kLmHeadCrossEntropy &&
+          n->kind() != ir::OpKind::kLmHeadCrossEntropyBackward) {
+        continue;
+      }
+      auto p = ProbeNode(*n, {{"B", 2}, {"S", 1024}});
+      ASSERT_TRUE(p.ok()) << p.status().ToString();
+      EXPECT_LE(std::abs(p->predicted - p->measured), std::max<int64_t>(1024, p->measured / 100))
+          << n->ToString() << ": predicted " << p->predicted << " measured " << p->measured;
+    }
     int probed = 0;
     for (const ir::Node* n : model->graph->nodes()) {
       auto p = ProbeNode(*n, {{"B", 2}, {"S", 1024}});

@@ -78,7 +78,8 @@ graph @elementwise(%x: f32[2, 3, 8], %y: f32[8], %z: f32[8, 2, 3], %i: i64[2, 3]
 })";
 
 const char* kReduction = R"(
-graph @reduction(%x: f32[2, 3, 8], %w: f32[8], %b: f32[8], %labels: i64[2, 3], %h: bf16[2, 3, 8]) {
+graph @reduction(%x: f32[2, 3, 8], %w: f32[8], %b: f32[8], %labels: i64[2, 3], %h: bf16[2, 3, 8],
+                 %head: f32[5, 8], %hb: f32[5], %hl: i64[4, 7], %hx: f32[4, 7, 8]) {
   %xt = transpose(%x) {dim0=0, dim1=1} : f32[3, 2, 8]
   %sm = softmax(%xt) {dim=-1} : f32[3, 2, 8]
   %lsm = log_softmax(%x) {dim=1} : f32[2, 3, 8]
@@ -88,7 +89,8 @@ graph @reduction(%x: f32[2, 3, 8], %w: f32[8], %b: f32[8], %labels: i64[2, 3], %
   %rms_h = rms_norm(%h) {eps=1e-06} : bf16[2, 3, 8]
   %ln = layer_norm(%xt, %w, %b) {eps=1e-05} : f32[3, 2, 8]
   %ce = cross_entropy(%x, %labels) {ignore_index=-100, reduction="mean"} : f32[]
-  return %sm, %lsm, %sum, %mean, %rms, %rms_h, %ln, %ce
+  %hce = lm_head_cross_entropy(%hx, %head, %hl, %hb) {chunk_tokens=3, reduction="none"} : f32[4, 7]
+  return %sm, %lsm, %sum, %mean, %rms, %rms_h, %ln, %ce, %hce
 })";
 
 const char* kShape = R"(
@@ -151,7 +153,8 @@ graph @creation() {
 const char* kBackward = R"(
 graph @backward(%ids: i64[2, 3], %labels: i64[2, 3], %x: f32[2, 3, 8], %g: f32[2, 3, 8],
                 %z: f32[8, 2, 3], %w: f32[8], %b: f32[8], %logits: f32[2, 3, 5], %h: bf16[2, 3, 8],
-                %gh: bf16[2, 3, 8], %wh: bf16[8]) {
+                %gh: bf16[2, 3, 8], %wh: bf16[8], %head: f32[5, 8], %hl: i64[4, 7],
+                %hx: f32[4, 7, 8], %hg: f32[4, 7]) {
   %zp = permute(%z) {dims=[1, 2, 0]} : f32[2, 3, 8]
   %demb = embedding_backward(%g, %ids) {num_weights=16} : f32[16, 8]
   %dsilu = silu_backward(%g, %x) : f32[2, 3, 8]
@@ -166,13 +169,15 @@ graph @backward(%ids: i64[2, 3], %labels: i64[2, 3], %x: f32[2, 3, 8], %g: f32[2
   %dlx, %dlw, %dlb = layer_norm_backward(%zp, %x, %w, %b) {eps=1e-05} : f32[2, 3, 8], f32[8], f32[8]
   %one = full() {dtype=f32, shape=[], value=1.0} : f32[]
   %dlogits = cross_entropy_backward(%one, %logits, %labels) {ignore_index=-100, reduction="mean"} : f32[2, 3, 5]
+  %dhx, %dhead = lm_head_cross_entropy_backward(%hg, %hx, %head, %hl) {chunk_tokens=5, reduction="none"} : f32[4, 7, 8], f32[5, 8]
+  %dhm, %dheadm = lm_head_cross_entropy_backward(%one, %hx, %head, %hl) {chunk_tokens=64} : f32[4, 7, 8], f32[5, 8]
   %part = slice(%g) {dim=1, end=3, start=1} : f32[2, 2, 8]
   %dslice = slice_backward(%part) {dim=1, end=3, input_shape=[2, 3, 8], start=1} : f32[2, 3, 8]
   %dbias = sum_to_shape(%zp) {shape=[8]} : f32[8]
   %dsame = sum_to_shape(%zp) {shape=[2, 3, 8]} : f32[2, 3, 8]
   %m = mean(%g) {dims=[1]} : f32[2, 8]
   %dmean = mean_backward(%m) {dims=[1], input_shape=[2, 3, 8]} : f32[2, 3, 8]
-  return %demb, %dsilu, %dsilu_p, %dgelu, %ddrop, %dsm, %dlsm, %drx, %drw, %drx_p, %drx_h, %dlx, %dlogits, %dslice, %dbias, %dsame, %dmean
+  return %demb, %dsilu, %dsilu_p, %dgelu, %ddrop, %dsm, %dlsm, %drx, %drw, %drx_p, %drx_h, %dlx, %dlogits, %dslice, %dbias, %dsame, %dmean, %dhx, %dhead, %dhm, %dheadm
 })";
 
 const char* kCollective = R"(
@@ -335,7 +340,8 @@ TEST(OpDeclarationTest, KernelsProduceTheDeclaredLayouts) {
 }
 
 /// `text` with every f32 value and dtype attribute in `dtype` ("bf16"),
-/// except the attention logsumexp [2, 4, 6], which is f32 by definition.
+/// except the attention logsumexp [2, 4, 6] and the fused head's loss [4, 7],
+/// which are f32 by definition.
 std::string InDType(std::string text, const std::string& dtype) {
   for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
            {"f32[", dtype + "["}, {"dtype=f32", "dtype=" + dtype}}) {
@@ -344,9 +350,12 @@ std::string InDType(std::string text, const std::string& dtype) {
       at += to.size();
     }
   }
-  const std::string lse = dtype + "[2, 4, 6]";
-  for (size_t at = text.find(lse); at != std::string::npos; at = text.find(lse, at)) {
-    text.replace(at, lse.size(), "f32[2, 4, 6]");
+  // And the fused LM head's loss [4, 7], f32 by definition (so its gradient too).
+  for (const char* keep : {"[2, 4, 6]", "[4, 7]"}) {
+    const std::string low = dtype + keep;
+    for (size_t at = text.find(low); at != std::string::npos; at = text.find(low, at)) {
+      text.replace(at, low.size(), std::string("f32") + keep);
+    }
   }
   return text;
 }
