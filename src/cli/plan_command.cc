@@ -41,8 +41,8 @@ struct PlanArgs {
   std::string device = "a100-80g";
   std::string seq_range = "4K..1M";
   int64_t batch = 1;
-  std::string dtype = "bf16";
-  int zero = 1;
+  std::string dtype;  // "": the device's default (DefaultsFor)
+  int zero = -1;      // -1: the device's default
   double gemm_tflops = 0;  // 0: the device's
   double hbm_gbps = 0;
   double link_gbps = 0;
@@ -185,7 +185,17 @@ int64_t ParseSeq(std::string_view t) {
   return v * mult;
 }
 
-void Plan(const PlanArgs& a) {
+/// What the trainer runs on the device unless told otherwise: on the CPU
+/// path fp32 and ZeRO-0 (DeepSpeed's default stage); on a GPU bf16 and ZeRO-1.
+PlanArgs DefaultsFor(PlanArgs a) {
+  const bool cpu = a.device == "cpu";
+  if (a.dtype.empty()) a.dtype = cpu ? "f32" : "bf16";
+  if (a.zero < 0) a.zero = cpu ? 0 : 1;
+  return a;
+}
+
+void Plan(const PlanArgs& args) {
+  const PlanArgs a = DefaultsFor(args);
   auto config = frontend::LoadModelConfig(a.model);
   if (!config.ok()) Fail(2, config.status().message());
   auto dtype = ir::ParseDType(a.dtype);
@@ -376,8 +386,10 @@ void AddPlanCommand(CLI::App& app) {
   cmd->add_option("--batch", args->batch, "micro-batch size")
       ->check(PositiveCount())
       ->capture_default_str();
-  cmd->add_option("--dtype", args->dtype, "bf16 or f32")->capture_default_str();
-  cmd->add_option("--zero", args->zero, "ZeRO stage (0, 1 or 2)")->capture_default_str();
+  cmd->add_option("--dtype", args->dtype, "bf16 or f32 (default: f32 with --device cpu, else bf16)");
+  cmd->add_option("--zero", args->zero,
+                  "ZeRO stage 0, 1 or 2 (default: 0 with --device cpu, as the trainer; else 1)")
+      ->check(CLI::Range(0, 2));
   cmd->add_option("--gemm-tflops", args->gemm_tflops, "override the GEMM rate");
   cmd->add_option("--hbm-gbps", args->hbm_gbps, "override the HBM bandwidth");
   cmd->add_option("--link-gbps", args->link_gbps, "override the NVLink all-to-all bandwidth");
