@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <optional>
 #include <string>
 
 #include "ir/builder.h"
@@ -35,6 +36,19 @@ int64_t ChunkTokens(const FuseLmHeadLossOptions& options, const Value* weight) {
   return std::max<int64_t>(1, options.chunk_bytes / (*vocab * 4));
 }
 
+/// Local tokens of `hidden` ([..., H]) under `bindings`; nullopt when a dim
+/// cannot be evaluated.
+std::optional<int64_t> Tokens(const Value* hidden, const ir::DimBindings& bindings) {
+  int64_t tokens = 1;
+  const std::vector<ir::DimExpr>& dims = hidden->type().dims;
+  for (size_t i = 0; i + 1 < dims.size(); ++i) {
+    StatusOr<int64_t> d = dims[i].Evaluate(bindings);
+    if (!d.ok()) return std::nullopt;
+    tokens *= *d;
+  }
+  return tokens;
+}
+
 // Steps 1-3 for one cross_entropy; returns whether it was fused.
 StatusOr<bool> FuseOne(Graph& g, Node* loss, const FuseLmHeadLossOptions& options) {
   // The fused loss is f32 (the pipeline's loss is, in every compute dtype).
@@ -50,11 +64,23 @@ StatusOr<bool> FuseOne(Graph& g, Node* loss, const FuseLmHeadLossOptions& option
   if (linear == nullptr || linear->kind() != OpKind::kLinear) return false;
   if (!SingleUse(logits, cast != nullptr ? cast : loss)) return false;
   if (linear->operand(0)->rank() < 2) return false;
+  const int64_t chunk = ChunkTokens(options, linear->operand(1));
+  if (!options.decide_at.empty()) {
+    const Value* weight = linear->operand(1);
+    const std::optional<int64_t> tokens = Tokens(linear->operand(0), options.decide_at);
+    const std::optional<int64_t> vocab = weight->type().dims[0].AsConstant();
+    const std::optional<int64_t> hidden = weight->type().dims[1].AsConstant();
+    if (tokens && vocab && hidden &&
+        !FusionLowersBytes(*tokens, *vocab, *hidden, chunk,
+                           static_cast<int64_t>(ir::DTypeSize(weight->dtype())))) {
+      return false;
+    }
+  }
   // Step 2.
   std::vector<Value*> operands{linear->operand(0), linear->operand(1), loss->operand(1)};
   if (linear->num_operands() > 2) operands.push_back(linear->operand(2));
   ir::AttributeMap attrs{
-      {"chunk_tokens", Attribute::Int(ChunkTokens(options, linear->operand(1)))}};
+      {"chunk_tokens", Attribute::Int(chunk)}};
   if (const Attribute* a = loss->attrs().Find("ignore_index")) attrs.Set("ignore_index", *a);
   if (const Attribute* a = loss->attrs().Find("reduction")) attrs.Set("reduction", *a);
   ir::GraphBuilder b(g, ir::InsertPoint::Before(loss));
@@ -117,6 +143,17 @@ class FuseLmHeadLossPass final : public Pass {
 };
 
 }  // namespace
+
+bool FusionLowersBytes(int64_t tokens, int64_t vocab, int64_t hidden, int64_t chunk_tokens,
+                       int64_t dtype_bytes) {
+  // In doubles: sizes from a config may be large.
+  const double t = static_cast<double>(tokens), v = static_cast<double>(vocab);
+  const double d = static_cast<double>(dtype_bytes);
+  const double c = static_cast<double>(std::min(tokens, chunk_tokens));
+  const double unfused = t * v * (d + (dtype_bytes < 4 ? 4 : 0) + 4);
+  const double fused = c * v * 8 + (dtype_bytes < 4 ? v * static_cast<double>(hidden) * 4 : 0);
+  return fused <= unfused;
+}
 
 StatusOr<int64_t> FuseLmHeadLoss(Graph& graph, const FuseLmHeadLossOptions& options) {
   if (graph.num_forward_outputs().has_value()) {

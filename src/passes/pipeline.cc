@@ -16,7 +16,8 @@ void BuildTrainingPipeline(PassManager& pm, const TrainingPipelineOptions& optio
     for (auto& pass : CreateSpPasses()) pm.AddPass(std::move(pass));
   }
   if (options.fuse_lm_head_loss) {
-    pm.AddPass(CreateFuseLmHeadLossPass({.chunk_tokens = options.lm_head_chunk_tokens}));
+    pm.AddPass(CreateFuseLmHeadLossPass(
+        {.chunk_tokens = options.lm_head_chunk_tokens, .decide_at = options.lm_head_decide_at}));
   }
   if (!options.differentiate) return;
   pm.AddPass(CreateAutodiffPass({.loss_scale_input = options.loss_scale_input}, &out->grads));

@@ -36,6 +36,10 @@ struct TrainingPipelineOptions {
   bool fuse_lm_head_loss = true;
   /// fuse_lm_head_loss only; 0: chunks of at most 64 MiB of f32 logits.
   int64_t lm_head_chunk_tokens = 0;
+  /// fuse_lm_head_loss only: the run's sizes ({B, S}); when set, the head is
+  /// fused only where that lowers its bytes there (FuseLmHeadLossOptions::
+  /// decide_at). Empty: wherever it matches.
+  ir::DimBindings lm_head_decide_at = {};
   /// false: stop after the SP passes and the fusion (the forward graph, as
   /// `explain` shows it).
   bool differentiate = true;

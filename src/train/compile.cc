@@ -50,6 +50,9 @@ StatusOr<CompiledStep> CompileTracedModel(frontend::TracedModel model,
   lower.loss_scale_input = options.loss_scale_input;
   lower.fuse_lm_head_loss = options.fuse_lm_head_loss;
   lower.lm_head_chunk_tokens = options.lm_head_chunk_tokens;
+  if (options.lm_head_batch > 0 && options.lm_head_seq_len > 0) {
+    lower.lm_head_decide_at = {{"B", options.lm_head_batch}, {"S", options.lm_head_seq_len}};
+  }
   if (options.budget_seq_len > 0) lower.budget_bindings = {{"B", 1}, {"S", options.budget_seq_len}};
   lower.cost_target = HostCostTarget();
   if (!options.dump_dir.empty()) {

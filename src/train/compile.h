@@ -59,6 +59,10 @@ struct CompileOptions {
   /// The LM head and loss fused in token chunks (passes::TrainingPipelineOptions::
   /// fuse_lm_head_loss); false keeps the [B, S, V] logits.
   bool fuse_lm_head_loss = true;
+  /// > 0: the micro-batch and sequence length the step will run at; the LM
+  /// head is then fused only where that lowers its bytes at these sizes.
+  int64_t lm_head_batch = 0;
+  int64_t lm_head_seq_len = 0;
   /// Tokens per chunk of the fused head; 0: the pass's choice (64 MiB of f32 logits).
   int64_t lm_head_chunk_tokens = 0;
 };

@@ -126,6 +126,9 @@ Status Engine::Compile() {
   options.loss_scale_input = config_.ComputeType() == FloatType::kFp16;
   if (options.loss_scale_input) loss_scaler_ = std::make_unique<LossScaler>(config_.fp16_scaling);
   if (options.memory_budget_bytes > 0) options.budget_seq_len = config_.data.seq_len;
+  // The LM head is fused where that lowers its bytes at the run's sizes.
+  options.lm_head_batch = plan_.micro_batch;
+  options.lm_head_seq_len = (config_.data.seq_len + options.sp - 1) / options.sp * options.sp;
   ZeroOptions zero;
   zero.stage = config_.zero_stage;
   const FloatType compute = config_.ComputeType();

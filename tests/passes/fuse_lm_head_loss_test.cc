@@ -60,6 +60,31 @@ std::unique_ptr<ir::Graph> Lowered(const frontend::ModelConfig& config,
   return std::move(model->graph);
 }
 
+// Given the run's sizes, the head is fused only where that lowers its bytes:
+// always in f32; in bf16 not for a few tokens, where the backward's f32
+// [V, H] weight-gradient accumulator outweighs the logits it saves.
+TEST(FuseLmHeadLossTest, AtTheRunsSizesFusesOnlyWhereItLowersTheBytes) {
+  // f32: 8 bytes per logit unfused (logits + gradient), never less fused.
+  EXPECT_TRUE(passes::FusionLowersBytes(1, 128256, 4096, 130, 4));
+  EXPECT_TRUE(passes::FusionLowersBytes(100000, 128256, 4096, 130, 4));
+  // bf16, V = 128256, H = 4096: 2 + 4 + 4 bytes per logit against 8 per
+  // chunk logit + 4 * V * H; even from about T >= 0.4 H + 0.8 chunk.
+  EXPECT_FALSE(passes::FusionLowersBytes(1024, 128256, 4096, 130, 2));
+  EXPECT_TRUE(passes::FusionLowersBytes(2048, 128256, 4096, 130, 2));
+  EXPECT_TRUE(passes::FusionLowersBytes(131072, 128256, 4096, 130, 2));
+
+  const frontend::ModelConfig llama = Config("tiny-llama.json");  // V = 256, H = 64
+  auto fused = [&](ir::DType dtype, int64_t seq) {
+    auto g = Lowered(llama, {.compute_dtype = dtype,
+                             .lm_head_decide_at = {{"B", 1}, {"S", seq}},
+                             .differentiate = false});
+    return Count(*g, ir::OpKind::kLmHeadCrossEntropy) == 1;
+  };
+  EXPECT_TRUE(fused(ir::DType::kF32, 4));
+  EXPECT_FALSE(fused(ir::DType::kBF16, 4)) << "4 tokens: 10 KiB of logits vs a 64 KiB accumulator";
+  EXPECT_TRUE(fused(ir::DType::kBF16, 1024));
+}
+
 TEST(FuseLmHeadLossTest, ReplacesTheHeadAndLossForwardAndBackward) {
   for (const char* file : {"tiny-llama.json", "tiny-gpt2.json"}) {
     SCOPED_TRACE(file);
