@@ -31,9 +31,9 @@ Status RemoveTree(const std::string& path) {
     for (const auto& entry : std::filesystem::directory_iterator(path, ec)) {
       children.push_back(entry.path().string());
     }
-    if (ec)
-      return Status(StatusCode::kUnavailable,
-                    fmt::format("cannot list {}: {}", path, ec.message()));
+    if (ec) {
+      return Status(StatusCode::kUnavailable, fmt::format("cannot list {}: {}", path, ec.message()));
+    }
     for (const std::string& child : children) AUTOSP_RETURN_IF_ERROR(RemoveTree(child));
   }
   FileSystemFaultPoint();

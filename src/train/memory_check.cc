@@ -23,8 +23,9 @@ StatusOr<HostMemory> ReadHostMemory() {
       break;
     }
   }
-  if (!found)
+  if (!found) {
     return Status(StatusCode::kUnavailable, "cannot read MemAvailable from /proc/meminfo");
+  }
   if (const char* local = std::getenv("LOCAL_WORLD_SIZE")) {
     const int64_t n = std::atoll(local);
     if (n >= 1) host.local_ranks = n;

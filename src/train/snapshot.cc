@@ -147,9 +147,10 @@ StatusOr<std::set<std::string>> VerifyManifest(const fs::path& step_dir,
     }
     std::error_code ec;
     const uint64_t size = fs::file_size(file, ec);
-    if (ec)
+    if (ec) {
       return NotFound("{}: listed in the manifest but cannot be read: {}", file.string(),
                       ec.message());
+    }
     if (size != entry["bytes"].get<uint64_t>()) {
       return InvalidArgument(
           "{}: {} bytes, the manifest says {} — the file is truncated or was replaced",
