@@ -385,6 +385,21 @@ StatusOr<ModelConfig> ParseModelConfig(std::string_view json_text, std::string_v
                            source_name, c.pad_token_id, c.vocab_size);
   }
   AUTOSP_RETURN_IF_ERROR(CheckSizesArePlausible(c, source_name));
+  // Dropout is not applied: say so for every non-zero rate, HF's defaults
+  // included (GPT-2's are 0.1 when absent), rather than differ from HF silently.
+  const bool gpt2 = c.family == ModelFamily::kGpt2;
+  for (const auto& [key, default_rate] :
+       {std::pair<const char*, double>{"attention_dropout", 0.0}, {"hidden_dropout", 0.0},
+        {"resid_pdrop", gpt2 ? 0.1 : 0.0}, {"embd_pdrop", gpt2 ? 0.1 : 0.0},
+        {"attn_pdrop", gpt2 ? 0.1 : 0.0}}) {
+    AUTOSP_ASSIGN_OR_RETURN(const double rate, r.Double(key, default_rate));
+    if (rate != 0) {
+      c.warnings.push_back(fmt::format("{}: \"{}\" = {:g}{}: dropout is not applied; training "
+                                       "runs without it",
+                                       source_name, key, rate,
+                                       root.contains(key) ? "" : " (HF's default)"));
+    }
+  }
   return c;
 }
 

@@ -64,6 +64,10 @@ struct ModelConfig {
   std::string hidden_act;       ///< "silu" (llama family) or "gelu_new" (gpt2)
   double initializer_range = 0.02;
   int64_t pad_token_id = -1;  ///< -1 if absent
+  /// What the config asks for that autosp does not do, one line each (e.g. a
+  /// non-zero dropout rate: training runs without dropout). The trainer
+  /// prints them.
+  std::vector<std::string> warnings;
 
   /// Whether the q, k and v projections carry a bias.
   bool HasQkvBias() const { return attention_bias || qkv_bias; }

@@ -68,6 +68,7 @@ StatusOr<TrainReport> RunTraining(const DsConfig& config, const TrainOptions& op
     std::fflush(out);
   };
   for (const std::string& w : config.warnings) say("warning: " + w);
+  for (const std::string& w : config.model->warnings) say("warning: " + w);
 
   TokenData tokens;
   if (config.data.path.empty()) {

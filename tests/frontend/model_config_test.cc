@@ -24,6 +24,30 @@ std::string ParseError(std::string_view json) {
   return c.ok() ? "" : c.status().message();
 }
 
+// Dropout is not applied: every non-zero rate is a warning naming the key,
+// GPT-2's HF default of 0.1 included; zero rates say nothing.
+TEST(ModelConfigTest, NonZeroDropoutIsAWarningNamingTheKey) {
+  auto llama = ParseModelConfig(R"({"architectures": ["LlamaForCausalLM"], "vocab_size": 64,
+      "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
+      "num_attention_heads": 2, "attention_dropout": 0.1})", "l.json");
+  ASSERT_TRUE(llama.ok()) << llama.status().ToString();
+  EXPECT_EQ(llama->warnings, (std::vector<std::string>{
+                                 "l.json: \"attention_dropout\" = 0.1: dropout is not applied; "
+                                 "training runs without it"}));
+  auto gpt2 = ParseModelConfig(R"({"architectures": ["GPT2LMHeadModel"], "vocab_size": 64,
+      "n_embd": 16, "n_layer": 1, "n_head": 2, "resid_pdrop": 0.0})", "g.json");
+  ASSERT_TRUE(gpt2.ok()) << gpt2.status().ToString();
+  EXPECT_EQ(gpt2->warnings,
+            (std::vector<std::string>{
+                "g.json: \"embd_pdrop\" = 0.1 (HF's default): dropout is not applied; training "
+                "runs without it",
+                "g.json: \"attn_pdrop\" = 0.1 (HF's default): dropout is not applied; training "
+                "runs without it"}));
+  auto zero = LoadModelConfig(std::string(AUTOSP_SOURCE_DIR) + "/examples/configs/tiny-gpt2.json");
+  ASSERT_TRUE(zero.ok());
+  EXPECT_TRUE(zero->warnings.empty());
+}
+
 TEST(ModelConfigTest, TinyLlama) {
   StatusOr<ModelConfig> c = LoadModelConfig(ExampleConfig("tiny-llama.json"));
   ASSERT_TRUE(c.ok()) << c.status().ToString();
