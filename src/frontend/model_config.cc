@@ -488,13 +488,13 @@ std::vector<ParamSpec> ModelParameters(const ModelConfig& c) {
 }
 
 int64_t NumParameters(const ModelConfig& config) {
-  int64_t total = 0;
-  for (const ParamSpec& p : ModelParameters(config)) {
-    int64_t n = 1;
-    for (int64_t d : p.shape) n *= d;
-    total += n;
-  }
-  return total;
+  // One layer's count and the per-layer increment, extrapolated: a config
+  // with millions of layers must not build millions of parameter entries
+  // (the start-up summary prints this before any memory check). Parsed
+  // configs hold at most 2^53 parameters (CheckSizesArePlausible).
+  const int64_t one = CheckedParameterCount(config, 1).value_or(0);
+  const int64_t two = CheckedParameterCount(config, 2).value_or(0);
+  return one + (two - one) * (config.num_hidden_layers - 1);
 }
 
 }  // namespace autosp::frontend

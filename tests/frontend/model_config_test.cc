@@ -48,6 +48,23 @@ TEST(ModelConfigTest, NonZeroDropoutIsAWarningNamingTheKey) {
   EXPECT_TRUE(zero->warnings.empty());
 }
 
+// Found by model_config_fuzz: 6,128,256 layers of Llama's default sizes is a
+// valid config (1.2e15 parameters), and counting its parameters for the
+// start-up summary built one entry per layer (GBs). It is arithmetic now.
+TEST(ModelConfigTest, MillionsOfLayersAreCountedWithoutListingThem) {
+  auto c = ParseModelConfig(R"({"architectures": ["LlamaForCausalLM"], "vocab_size": 1000,
+      "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4,
+      "num_hidden_layers": 6128256})", "deep.json");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ModelConfig one = *c, two = *c;
+  one.num_hidden_layers = 1;
+  two.num_hidden_layers = 2;
+  const int64_t per_layer = NumParameters(two) - NumParameters(one);
+  EXPECT_EQ(per_layer, 4 * 64 * 64 + 3 * 64 * 128 + 2 * 64);  // q,k,v,o + MLP + 2 norms
+  EXPECT_EQ(NumParameters(*c), NumParameters(one) + per_layer * (6128256 - 1));
+  EXPECT_NE(ModelConfigSummary(*c).find("layers"), std::string::npos);
+}
+
 TEST(ModelConfigTest, TinyLlama) {
   StatusOr<ModelConfig> c = LoadModelConfig(ExampleConfig("tiny-llama.json"));
   ASSERT_TRUE(c.ok()) << c.status().ToString();
