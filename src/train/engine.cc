@@ -21,6 +21,7 @@
 #include "train/loss_scaler.h"
 #include "train/memory_check.h"
 #include "train/scheduler.h"
+#include "train/state_bytes.h"
 
 namespace autosp::train {
 namespace {
@@ -187,27 +188,28 @@ Status Engine::Compile() {
 
 Status Engine::CheckMemory(const ZeroOptions& zero) const {
   const ir::Graph& graph = *compiled_->model.graph;
-  double params = 0;
+  // Parameter elements, bounded so that the byte counts below cannot wrap.
+  constexpr int64_t kMaxParams = int64_t{1} << 53;
+  int64_t params = 0;
   for (size_t i = 0; i < compiled_->model.num_parameters; ++i) {
-    double n = 1;
+    int64_t n = 1;
     for (const ir::DimExpr& d : graph.inputs()[i]->type().dims) {
       StatusOr<int64_t> v = d.Evaluate({});
       if (!v.ok()) return Status::Ok();  // a symbolic parameter shape: nothing to check here
-      n *= static_cast<double>(*v);
+      if (__builtin_mul_overflow(n, *v, &n) || n > kMaxParams) n = kMaxParams;
     }
-    params += n;
+    params = std::min(params + n, kMaxParams);
   }
   RankMemoryNeed need;
   need.micro_batch = plan_.micro_batch;
   const int64_t sp = config_.sequence_parallel_size;
   need.seq_len = (config_.data.seq_len + sp - 1) / sp * sp;  // padded to a multiple of SP
-  const double world = static_cast<double>(mesh_.world->size());
-  const double shard = zero.stage == 0 ? params : params / world;
-  const double param_bytes = static_cast<double>(at::elementSize(zero.param_dtype));
-  need.state = params * param_bytes +
-               (zero.stage < 2 ? params * static_cast<double>(at::elementSize(zero.grad_dtype))
-                               : shard * 4) +
-               (zero.stage == 0 && zero.param_dtype == at::kFloat ? 0 : shard * 4) + 2 * shard * 4;
+  // What ZeroOptimizer will hold (the same arithmetic `autosp plan` prints).
+  need.state = static_cast<double>(
+      PlanTrainingState(params, mesh_.world->size(), zero.stage,
+                        static_cast<int64_t>(at::elementSize(zero.param_dtype)),
+                        static_cast<int64_t>(at::elementSize(zero.grad_dtype)))
+          .total());
   StatusOr<passes::MemoryPlan> plan =
       passes::PlanMemory(graph, {.cost_target = HostCostTarget(),
                                  .stream_outputs_from = graph.num_forward_outputs().value_or(1)});
