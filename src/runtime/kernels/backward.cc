@@ -20,6 +20,7 @@
 #include <algorithm>
 
 #include "runtime/kernel_registry.h"
+#include "runtime/kernels/lm_head_rows.h"
 
 namespace autosp::runtime {
 namespace {
@@ -138,14 +139,10 @@ Status LmHeadCrossEntropyBackward(KernelContext& ctx) {
   const at::Tensor& weight = ctx.input(2);
   const at::Tensor& labels = ctx.input(3);
   const at::Tensor bias = ctx.optional_input(4);
-  const int64_t chunk = ctx.attrs().GetInt("chunk_tokens");
-  const int64_t ignore_index = ctx.attrs().GetIntOr("ignore_index", -100);
-  const std::string reduction = ctx.attrs().GetStringOr("reduction", "mean");
-  const at::Tensor h = hidden.reshape({-1, hidden.size(-1)});
-  const at::Tensor flat_labels = labels.reshape({-1}).to(at::kLong);
-  const int64_t n = h.size(0);
-  const at::Tensor valid = flat_labels.ne(ignore_index);
-  const at::Tensor safe = flat_labels.masked_fill(valid.logical_not(), 0);
+  const LmHeadRows r = ReadLmHeadRows(ctx, hidden, labels);
+  const at::Tensor &h = r.h, &valid = r.valid, &safe = r.safe;
+  const int64_t n = r.n, chunk = r.chunk;
+  const std::string& reduction = r.reduction;
   at::Tensor row = valid.to(at::kFloat);
   const at::Tensor g = grad.to(at::kFloat);
   if (reduction == "none") {
