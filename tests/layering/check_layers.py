@@ -21,13 +21,18 @@ LAYERS = {
     "passes": {"autodiff", "ir", "support"},
     "frontend": {"ir", "support"},
     "runtime": {"ir", "support"},
+    "tokenizer": {"support"},
     "reference": {"runtime", "frontend", "ir", "support"},
-    "train": {"reference", "runtime", "frontend", "passes", "autodiff", "ir", "support"},
-    "verify": {"train", "reference", "runtime", "frontend", "passes", "autodiff", "ir", "support"},
+    "train": {"reference", "runtime", "frontend", "passes", "autodiff", "ir", "support",
+              "tokenizer"},
+    "verify": {"train", "reference", "runtime", "frontend", "passes", "autodiff", "ir", "support",
+               "tokenizer"},
     "cli": {"verify", "train", "reference", "runtime", "frontend", "passes", "autodiff", "ir",
-            "support"},
+            "support", "tokenizer"},
 }
 CORE = {"support", "ir", "passes", "autodiff", "frontend"}
+# LibTorch-free layers that are not compiler core (the sanitizer build has them).
+TORCH_FREE = {"tokenizer"}
 LIBTORCH = ("ATen/", "c10/", "torch/", "caffe2/")
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^">]+)[">]')
 
@@ -70,6 +75,9 @@ def check(root: pathlib.Path) -> list:
             if target.startswith(LIBTORCH):
                 if layer in CORE:
                     errors.append(f"{where}: src/{layer} is compiler core and may not include "
+                                  f"LibTorch ({target})")
+                elif layer in TORCH_FREE:
+                    errors.append(f"{where}: src/{layer} is LibTorch-free and may not include "
                                   f"LibTorch ({target})")
                 continue
             head = target.split("/", 1)[0]
