@@ -16,6 +16,9 @@ APT_PACKAGES=(
   libcli11-dev                    # CLI11 (the autosp command line)
   libfmt-dev                      # fmt (formatting, tables)
   libxxhash-dev                   # xxHash (checkpoint checksums)
+  libpcre2-dev                    # PCRE2 (tokenizer pre-tokenizer regexes: \p{L} classes, JIT)
+  libutf8proc-dev                 # utf8proc (the NFC normalizer of tokenizer.json files)
+  libsentencepiece-dev            # SentencePiece (tokenizer.model files)
   llvm-14-tools                   # FileCheck for golden IR tests
   clang-16 libclang-rt-16-dev     # the sanitizer build: ASan, UBSan and libFuzzer (make test-sanitize)
   libgloo-dev                     # Gloo declarations that ProcessGroupGloo.hpp includes (the wheel lacks them)
@@ -40,14 +43,21 @@ if [[ ! -x "${VENV}/bin/python" ]]; then
   echo "[setup] creating virtualenv ${VENV}"
   python3 -m venv "${VENV}"
 fi
-# transformers: only for tests/reference/hf_crosscheck.py (the product never runs Python).
+# transformers: only for tests/reference/hf_crosscheck.py and the tokenizer
+# cross-check (tests/tokenizer), with sentencepiece (the product never runs Python).
 TRANSFORMERS_VERSION="4.57.6"
+# sentencepiece 0.1.99: the release line of Debian bookworm's libsentencepiece
+# (0.1.97), which autosp links; 0.2.x breaks some unigram Viterbi ties the
+# other way, so the cross-check compares like with like.
+SENTENCEPIECE_VERSION="0.1.99"
 if ! "${VENV}/bin/python" -c "
 import sys
 from importlib.metadata import version
 import torch
 sys.exit(0 if torch.__version__.split('+')[0] == '${TORCH_VERSION}'
-         and version('transformers') == '${TRANSFORMERS_VERSION}' else 1)" 2>/dev/null; then
-  echo "[setup] installing torch==${TORCH_VERSION} (CPU build; carries LibTorch C++) and transformers==${TRANSFORMERS_VERSION} into ${VENV}"
-  "${VENV}/bin/pip" install -q "torch==${TORCH_VERSION}" numpy "transformers==${TRANSFORMERS_VERSION}"
+         and version('transformers') == '${TRANSFORMERS_VERSION}'
+         and version('sentencepiece') == '${SENTENCEPIECE_VERSION}' else 1)" 2>/dev/null; then
+  echo "[setup] installing torch==${TORCH_VERSION} (CPU build; carries LibTorch C++), transformers==${TRANSFORMERS_VERSION} and sentencepiece==${SENTENCEPIECE_VERSION} into ${VENV}"
+  "${VENV}/bin/pip" install -q "torch==${TORCH_VERSION}" numpy "transformers==${TRANSFORMERS_VERSION}" \
+    "sentencepiece==${SENTENCEPIECE_VERSION}"
 fi
