@@ -69,6 +69,13 @@ class JsonReader {
   const std::string& path_;
 };
 
+// obj["type"] when obj is an object with a string "type", else "".
+std::string TypeOf(const Json& obj) {
+  if (!obj.is_object()) return "";
+  auto it = obj.find("type");
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 StatusOr<std::string> Nfc(std::string_view text) {
   utf8proc_uint8_t* out = nullptr;
   const utf8proc_ssize_t n =
@@ -201,7 +208,7 @@ StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::Parse(std::string_view json_
     return r.Error("pre_tokenizer", "must be an object: byte-level BPE needs a ByteLevel step");
   }
   std::vector<std::pair<const Json*, std::string>> step_jsons;
-  if (pre_it->value("type", "") == "Sequence") {
+  if (TypeOf(*pre_it) == "Sequence") {
     auto list = pre_it->find("pretokenizers");
     if (list == pre_it->end() || !list->is_array()) {
       return r.Error("pre_tokenizer.pretokenizers", "must be an array");
@@ -335,12 +342,12 @@ StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::Parse(std::string_view json_
   // (Llama-3's "<|begin_of_text|>") prescribes BOS.
   if (auto p = root.find("post_processor"); p != root.end() && p->is_object()) {
     std::vector<const Json*> processors = {&*p};
-    if (p->value("type", "") == "Sequence" && p->contains("processors") &&
+    if (TypeOf(*p) == "Sequence" && p->contains("processors") &&
         p->at("processors").is_array()) {
       for (const Json& q : p->at("processors")) processors.push_back(&q);
     }
     for (const Json* q : processors) {
-      if (!q->is_object() || q->value("type", "") != "TemplateProcessing") continue;
+      if (TypeOf(*q) != "TemplateProcessing") continue;
       auto single = q->find("single");
       if (single == q->end() || !single->is_array() || single->empty()) continue;
       const Json& first = single->front();
