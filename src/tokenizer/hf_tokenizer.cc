@@ -342,8 +342,7 @@ StatusOr<std::unique_ptr<HfTokenizer>> HfTokenizer::Parse(std::string_view json_
   // (Llama-3's "<|begin_of_text|>") prescribes BOS.
   if (auto p = root.find("post_processor"); p != root.end() && p->is_object()) {
     std::vector<const Json*> processors = {&*p};
-    if (TypeOf(*p) == "Sequence" && p->contains("processors") &&
-        p->at("processors").is_array()) {
+    if (TypeOf(*p) == "Sequence" && p->contains("processors") && p->at("processors").is_array()) {
       for (const Json& q : p->at("processors")) processors.push_back(&q);
     }
     for (const Json* q : processors) {

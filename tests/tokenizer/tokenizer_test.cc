@@ -268,7 +268,9 @@ TEST_F(TokenizerDirTest, UnsupportedAndWrongKeysAreNamed) {
        },
        "key \"pre_tokenizer.type\" is \"Metaspace\": not supported"},
       {[](Json& j) { j["pre_tokenizer"] = nullptr; }, "key \"pre_tokenizer\" must be an object"},
-      {[](Json& j) { j["pre_tokenizer"] = {{"type", 5}}; },
+      {[](Json& j) {
+         j["pre_tokenizer"] = {{"type", 5}};
+       },
        "key \"pre_tokenizer.type\" must be a string"},
       {[](Json& j) {
          j["pre_tokenizer"]["type"] = "Sequence";
