@@ -41,13 +41,12 @@ std::string Count(int64_t n) {
 }
 
 // One progress line on stderr: redrawn in place on a terminal, else one line each time.
-void PrintProgress(const train::TokenizeProgress& p, bool final) {
-  static const bool tty = ::isatty(::fileno(stderr));
+void PrintProgress(const train::TokenizeProgress& p, bool tty) {
   const double rate = p.seconds > 0 ? static_cast<double>(p.tokens) / p.seconds : 0;
   std::fprintf(stderr, "%s%lld/%lld files, %s documents, %s tokens, %s tokens/s%s", tty ? "\r" : "",
                static_cast<long long>(p.files_done), static_cast<long long>(p.files_total),
                Count(p.documents).c_str(), Count(p.tokens).c_str(),
-               Count(static_cast<int64_t>(rate)).c_str(), tty && !final ? "" : "\n");
+               Count(static_cast<int64_t>(rate)).c_str(), tty ? "" : "\n");
   std::fflush(stderr);
 }
 
@@ -83,8 +82,10 @@ void Prepare(const DataArgs& args) {
   options.text_key = args.text_key;
   options.jobs = args.jobs;
   int64_t files_total = static_cast<int64_t>(args.inputs.size());
-  options.on_progress = [](const train::TokenizeProgress& p) { PrintProgress(p, false); };
+  const bool tty = ::isatty(::fileno(stderr));
+  options.on_progress = [tty](const train::TokenizeProgress& p) { PrintProgress(p, tty); };
   StatusOr<train::TokenData> data = train::TokenizeFiles(*tok, args.inputs, options);
+  if (tty) std::fputc('\n', stderr);
   if (!data.ok()) Fail("prepare", 2, data.status().message());
   if (Status w = train::WriteTokenFile(args.output, *data); !w.ok()) {
     Fail("prepare", 2, w.message());

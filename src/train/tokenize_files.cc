@@ -269,10 +269,11 @@ StatusOr<TokenData> TokenizeFiles(const tokenizer::Tokenizer& tokenizer,
   // Concatenate in input order.
   TokenData data;
   data.tokens.reserve(static_cast<size_t>(tokens.load()));
-  for (const UnitResult& r : results) {
+  for (UnitResult& r : results) {
     const auto offset = static_cast<int64_t>(data.tokens.size());
     for (int64_t s : r.doc_starts) data.doc_starts.push_back(offset + s);
     data.tokens.insert(data.tokens.end(), r.tokens.begin(), r.tokens.end());
+    std::vector<int64_t>().swap(r.tokens);  // never two copies of all the tokens
   }
   for (int64_t t : data.tokens) data.max_token = std::max(data.max_token, t);
   return data;
