@@ -347,6 +347,16 @@ def prepare(autosp, work):
         sys.exit(f"FAIL: bad line: exit {r.returncode}, stderr {r.stderr!r}; wanted {want!r}")
     print(f"bad line: exit 2, {r.stderr.strip()}")
 
+    # Text that is not UTF-8 is an error naming the file and the byte, never a crash.
+    latin1 = inputs / "latin1.txt"
+    latin1.write_bytes("ok\ncaf".encode() + b"\xe9 au lait\n")
+    r = subprocess.run([autosp, "data", "prepare", "--tokenizer", str(work / "tokenizers/llama3"),
+                        str(latin1), "-o", str(work / "never.tok")], capture_output=True, text=True)
+    want = f"{latin1}: the text is not valid UTF-8 at byte 6"
+    if r.returncode != 2 or want not in r.stderr or (work / "never.tok").exists():
+        sys.exit(f"FAIL: invalid UTF-8: exit {r.returncode}, stderr {r.stderr!r}; wanted {want!r}")
+    print(f"invalid UTF-8: exit 2, {r.stderr.strip()}")
+
 
 def main():
     ap = argparse.ArgumentParser()
