@@ -9,8 +9,9 @@ namespace autosp::tokenizer {
 SentencePieceTokenizer::~SentencePieceTokenizer() = default;
 
 StatusOr<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::Parse(
-    std::string_view bytes, const std::string& path) {
+    std::string_view bytes, const std::string& path, std::string instead_of) {
   std::unique_ptr<SentencePieceTokenizer> tok(new SentencePieceTokenizer());
+  tok->instead_of_ = std::move(instead_of);
   tok->processor_ = std::make_unique<sentencepiece::SentencePieceProcessor>();
   if (auto s = tok->processor_->LoadFromSerializedProto(bytes); !s.ok()) {
     return InvalidArgument("{}: not a SentencePiece model: {}", path, s.ToString());
@@ -48,6 +49,9 @@ std::optional<int64_t> SentencePieceTokenizer::TokenToId(const std::string& toke
 
 int64_t SentencePieceTokenizer::vocab_size() const { return processor_->GetPieceSize(); }
 
-std::string SentencePieceTokenizer::kind() const { return "SentencePiece (tokenizer.model)"; }
+std::string SentencePieceTokenizer::kind() const {
+  if (instead_of_.empty()) return "SentencePiece (tokenizer.model)";
+  return "SentencePiece (tokenizer.model, instead of tokenizer.json: " + instead_of_ + ")";
+}
 
 }  // namespace autosp::tokenizer

@@ -17,9 +17,11 @@ namespace autosp::tokenizer {
 
 class SentencePieceTokenizer final : public Tokenizer {
  public:
-  /// Loads the serialized model `bytes`; errors name `path`.
+  /// Loads the serialized model `bytes`; errors name `path`. `instead_of`:
+  /// why the directory's tokenizer.json is not used (shown by kind()), or "".
   static StatusOr<std::unique_ptr<SentencePieceTokenizer>> Parse(std::string_view bytes,
-                                                                 const std::string& path);
+                                                                 const std::string& path,
+                                                                 std::string instead_of = "");
   ~SentencePieceTokenizer() override;
 
   StatusOr<std::vector<int64_t>> Encode(std::string_view text) const override;
@@ -30,6 +32,7 @@ class SentencePieceTokenizer final : public Tokenizer {
  private:
   SentencePieceTokenizer() = default;
   std::unique_ptr<sentencepiece::SentencePieceProcessor> processor_;
+  std::string instead_of_;
 };
 
 }  // namespace autosp::tokenizer

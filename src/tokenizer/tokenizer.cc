@@ -86,13 +86,25 @@ StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& dir) {
   std::unique_ptr<Tokenizer> tok;
   const std::string json_path = (root / "tokenizer.json").string();
   const std::string spm_path = (root / "tokenizer.model").string();
+  const bool has_spm = fs::exists(spm_path, ec);
+  std::string json_refused;  // why tokenizer.json was not used, when tokenizer.model is
   if (fs::exists(json_path, ec)) {
     AUTOSP_ASSIGN_OR_RETURN(const std::string text, ReadRegularFile(json_path, "tokenizer file"));
-    AUTOSP_ASSIGN_OR_RETURN(tok, HfTokenizer::Parse(text, json_path));
-  } else if (fs::exists(spm_path, ec)) {
+    StatusOr<std::unique_ptr<HfTokenizer>> hf = HfTokenizer::Parse(text, json_path);
+    // A directory with both (Llama-2, Mistral: a Metaspace/byte-fallback
+    // tokenizer.json) falls back to the SentencePiece model it was made from.
+    if (!hf.ok() && !(hf.status().code() == StatusCode::kUnimplemented && has_spm)) {
+      return hf.status();
+    }
+    if (hf.ok()) tok = std::move(*hf);
+    if (!hf.ok()) json_refused = hf.status().message();
+  }
+  if (tok == nullptr && has_spm) {
     AUTOSP_ASSIGN_OR_RETURN(const std::string bytes, ReadRegularFile(spm_path, "tokenizer file"));
-    AUTOSP_ASSIGN_OR_RETURN(tok, SentencePieceTokenizer::Parse(bytes, spm_path));
-  } else {
+    AUTOSP_ASSIGN_OR_RETURN(std::unique_ptr<SentencePieceTokenizer> spm,
+                            SentencePieceTokenizer::Parse(bytes, spm_path, json_refused));
+    tok = std::move(spm);
+  } else if (tok == nullptr) {
     return NotFound("tokenizer directory '{}' has neither tokenizer.json nor tokenizer.model", dir);
   }
 

@@ -59,7 +59,9 @@ class Tokenizer {
 };
 
 /// Loads the tokenizer in directory `dir`: tokenizer.json if present, else
-/// tokenizer.model (SentencePiece). tokenizer_config.json and
+/// tokenizer.model (SentencePiece); also tokenizer.model when tokenizer.json
+/// asks for something unsupported (Llama-2's Metaspace and byte fallback,
+/// say: the SentencePiece model it was converted from). tokenizer_config.json and
 /// special_tokens_map.json, when present, name the BOS and EOS tokens and
 /// whether to add BOS ("bos_token", "eos_token", "add_bos_token").
 StatusOr<std::unique_ptr<Tokenizer>> LoadTokenizer(const std::string& dir);

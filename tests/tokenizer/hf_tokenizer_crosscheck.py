@@ -13,6 +13,7 @@ or SentencePiece write it:
                 normalized added word
   spm-bpe       SentencePiece BPE (identity normalization, byte fallback)
   spm-unigram   SentencePiece unigram (nmt_nfkc normalization)
+  spm-fallback  spm-bpe's model beside an unsupported (Llama-2-style) tokenizer.json
 `crosscheck`: every line of tests/tokenizer/corpus.jsonl (English, accents,
 CJK, emoji, code, whitespace runs, CR LF, tabs, special tokens inside text)
 and a few long generated documents go through `autosp data tokenize`; the
@@ -193,12 +194,22 @@ def build_all(root):
     train_spm(root, "spm-bpe", "bpe", normalization_rule_name="identity",
               remove_extra_whitespaces=False, byte_fallback=True, character_coverage=0.9995)
     train_spm(root, "spm-unigram", "unigram", character_coverage=0.9995)
-    return ["gpt2", "gpt2-prefix", "gpt2-strip", "llama3", "qwen2", "spm-bpe", "spm-unigram"]
+    # As a Llama-2 directory: a tokenizer.json autosp does not support (Metaspace,
+    # byte fallback) beside the tokenizer.model; autosp falls back to the model.
+    shutil.copytree(root / "spm-bpe", root / "spm-fallback")
+    write_json(root / "spm-fallback" / "tokenizer.json", {
+        "normalizer": {"type": "Sequence", "normalizers": [
+            {"type": "Prepend", "prepend": "\u2581"}, {"type": "Replace", "pattern": {"String": " "},
+                                                      "content": "\u2581"}]},
+        "pre_tokenizer": None,
+        "model": {"type": "BPE", "byte_fallback": True, "vocab": {}, "merges": []}})
+    return ["gpt2", "gpt2-prefix", "gpt2-strip", "llama3", "qwen2", "spm-bpe", "spm-unigram",
+            "spm-fallback"]
 
 
 def reference_encoders(d):
     """(name, encode(text) -> ids) of the reference libraries for tokenizer directory d."""
-    if (d / "tokenizer.json").exists():
+    if (d / "tokenizer.json").exists() and not d.name.startswith("spm"):
         tok = Tokenizer.from_file(str(d / "tokenizer.json"))
         auto = AutoTokenizer.from_pretrained(str(d))
         return [("tokenizers", lambda t: tok.encode(t, add_special_tokens=False).ids),

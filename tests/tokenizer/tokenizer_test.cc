@@ -322,6 +322,19 @@ TEST_F(TokenizerDirTest, UnsupportedAndWrongKeysAreNamed) {
   }
 }
 
+// An unsupported tokenizer.json next to a tokenizer.model: the SentencePiece
+// model is used, and kind() says why. A malformed tokenizer.json is still an error.
+TEST_F(TokenizerDirTest, UnsupportedJsonFallsBackToSentencePieceModel) {
+  Json j = TinyGpt2();
+  j["pre_tokenizer"] = {{"type", "Metaspace"}};
+  Write("tokenizer.json", j.dump());
+  Write("tokenizer.model", "not a model");
+  EXPECT_NE(LoadError().find("tokenizer.model: not a SentencePiece model"), std::string::npos)
+      << LoadError();
+  Write("tokenizer.json", "{oops");
+  EXPECT_NE(LoadError().find("tokenizer.json: invalid JSON"), std::string::npos) << LoadError();
+}
+
 TEST_F(TokenizerDirTest, GarbageSentencePieceModel) {
   Write("tokenizer.model", "this is not a protobuf \xFF\xFF\xFF\xFF");
   EXPECT_EQ(
