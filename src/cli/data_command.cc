@@ -35,7 +35,7 @@ struct DataArgs {
 }
 
 std::string Count(int64_t n) {
-  if (n >= 10'000'000) return fmt::format("{:.1f}M", static_cast<double>(n) / 1e6);
+  if (n >= 1'000'000) return fmt::format("{:.1f}M", static_cast<double>(n) / 1e6);
   if (n >= 10'000) return fmt::format("{:.1f}K", static_cast<double>(n) / 1e3);
   return std::to_string(n);
 }
