@@ -103,9 +103,13 @@ StatusOr<HfExportReport> ExportHfFolder(const std::string& checkpoint, const std
   AUTOSP_ASSIGN_OR_RETURN(frontend::ModelConfig model,
                           frontend::ParseModelConfig(config_text, config_path));
   nlohmann::ordered_json config_json = nlohmann::ordered_json::parse(config_text);
-  // transformers reads "torch_dtype"; releases from 4.56 write (and prefer) "dtype".
-  config_json["torch_dtype"] = HfDTypeName(options.dtype);
-  if (config_json.contains("dtype")) config_json["dtype"] = HfDTypeName(options.dtype);
+  // transformers from 4.56 writes "dtype" (and warns on "torch_dtype"); older
+  // releases read "torch_dtype". Keep the config's spelling; both if it has both.
+  const bool has_dtype = config_json.contains("dtype");
+  if (has_dtype) config_json["dtype"] = HfDTypeName(options.dtype);
+  if (!has_dtype || config_json.contains("torch_dtype")) {
+    config_json["torch_dtype"] = HfDTypeName(options.dtype);
+  }
 
   std::vector<runtime::ExpectedTensor> expected;
   int64_t total_bytes = 0;

@@ -2,7 +2,7 @@
 // `transformers.PreTrainedModel.save_pretrained` lays one out:
 //
 //   OUT/config.json                          the checkpoint's HF config, with
-//                                            "torch_dtype" (and "dtype") set to the
+//                                            "dtype" / "torch_dtype" set to the
 //                                            dtype written
 //   OUT/model.safetensors                    one file when it fits in a shard, else
 //   OUT/model-0000i-of-0000n.safetensors     shards in parameter order and

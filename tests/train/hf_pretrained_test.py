@@ -54,7 +54,7 @@ def gpt2_config():
 
 def make_folder(path, config, dtype, shard):
     torch.manual_seed(7)
-    model = transformers.AutoModelForCausalLM.from_config(config, torch_dtype=torch.float32)
+    model = transformers.AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     # Nothing is left at a special value (HF zero-inits biases, ones norms).
     with torch.no_grad():
         for p in model.parameters():
@@ -75,7 +75,7 @@ def write_tokens(path, n, vocab, seed):
 
 
 def hf_loss_and_norm(folder, tokens):
-    model = transformers.AutoModelForCausalLM.from_pretrained(folder, torch_dtype=torch.float32)
+    model = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     model.eval()  # no dropout (autosp applies none)
     ids = torch.tensor(tokens[:SEQ]).unsqueeze(0)
     labels = torch.tensor(tokens[1:SEQ + 1]).unsqueeze(0)
@@ -196,7 +196,7 @@ def check_export(autosp, work, folder, tokens_path, tokens):
         out = os.path.join(work, f"exported-{dtype}")
         run([autosp, "export", "--checkpoint", save, "-o", out, "--dtype", dtype,
              "--max-shard-size", shard])
-        model = transformers.AutoModelForCausalLM.from_pretrained(out, torch_dtype="auto")
+        model = transformers.AutoModelForCausalLM.from_pretrained(out, dtype="auto")
         assert model.dtype == torch_dtype, model.dtype
         state = model.state_dict()
         for name, t in ckpt.items():
