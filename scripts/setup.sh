@@ -16,6 +16,7 @@ APT_PACKAGES=(
   libcli11-dev                    # CLI11 (the autosp command line)
   libfmt-dev                      # fmt (formatting, tables)
   libxxhash-dev                   # xxHash (checkpoint checksums)
+  libboost-dev                    # Boost.CRC, header-only (CRC32C of TensorBoard event records)
   llvm-14-tools                   # FileCheck for golden IR tests
   clang-16 libclang-rt-16-dev     # the sanitizer build: ASan, UBSan and libFuzzer (make test-sanitize)
   libgloo-dev                     # Gloo declarations that ProcessGroupGloo.hpp includes (the wheel lacks them)
@@ -40,14 +41,18 @@ if [[ ! -x "${VENV}/bin/python" ]]; then
   echo "[setup] creating virtualenv ${VENV}"
   python3 -m venv "${VENV}"
 fi
-# transformers: only for tests/reference/hf_crosscheck.py (the product never runs Python).
+# transformers: only for tests/reference/hf_crosscheck.py; tensorboard: only for
+# tests/train/tensorboard_events_test.py, which reads our event files back (the
+# product never runs Python).
 TRANSFORMERS_VERSION="4.57.6"
+TENSORBOARD_VERSION="2.21.0"
 if ! "${VENV}/bin/python" -c "
 import sys
 from importlib.metadata import version
 import torch
 sys.exit(0 if torch.__version__.split('+')[0] == '${TORCH_VERSION}'
-         and version('transformers') == '${TRANSFORMERS_VERSION}' else 1)" 2>/dev/null; then
-  echo "[setup] installing torch==${TORCH_VERSION} (CPU build; carries LibTorch C++) and transformers==${TRANSFORMERS_VERSION} into ${VENV}"
-  "${VENV}/bin/pip" install -q "torch==${TORCH_VERSION}" numpy "transformers==${TRANSFORMERS_VERSION}"
+         and version('transformers') == '${TRANSFORMERS_VERSION}'
+         and version('tensorboard') == '${TENSORBOARD_VERSION}' else 1)" 2>/dev/null; then
+  echo "[setup] installing torch==${TORCH_VERSION} (CPU build; carries LibTorch C++), transformers==${TRANSFORMERS_VERSION} and tensorboard==${TENSORBOARD_VERSION} into ${VENV}"
+  "${VENV}/bin/pip" install -q "torch==${TORCH_VERSION}" numpy "transformers==${TRANSFORMERS_VERSION}" "tensorboard==${TENSORBOARD_VERSION}"
 fi
