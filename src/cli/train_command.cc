@@ -96,7 +96,8 @@ void AddTrainCommand(CLI::App& app) {
       ->required();
   cmd->add_option("--model", args->model, "HF config.json (overrides the config's \"model\")");
   cmd->add_option("--data", args->data, "token file (.tok or .npy; overrides \"data.path\")");
-  cmd->add_option("--steps", args->options.steps, "optimizer steps (default autosp.train_steps)")
+  cmd->add_option("--steps", args->options.steps,
+                  "optimizer steps (default autosp.train_steps, or what autosp.epochs needs)")
       ->check(PositiveCount());
   cmd->add_option("--save", args->options.save_dir, "checkpoint directory");
   cmd->add_option("--resume", args->options.resume_from, "resume from this checkpoint directory");

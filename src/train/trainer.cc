@@ -252,7 +252,7 @@ StatusOr<TrainReport> RunTraining(const DsConfig& config, const TrainOptions& op
   int64_t window_steps = 0;
   bool save_pending = false;  // a save fell on a step that was skipped as not finite
   while (state.step < total) {
-    for (int64_t i = 0; i < plan.train_batch_size; ++i) {
+    for (int64_t i = 0; options.record_samples && i < plan.train_batch_size; ++i) {
       report.samples.push_back(order.At(state.data_position + i));
     }
     for (int64_t a = 0; a < plan.accumulation; ++a) {

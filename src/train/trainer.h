@@ -40,6 +40,8 @@ struct TrainOptions {
   std::string metrics_file;    ///< overrides autosp.metrics_file
   /// Test hook: die in the middle of the save at this step (see SnapshotSaveOptions).
   int64_t crash_in_save_at_step = -1;
+  /// Test hook: fill TrainReport::samples (train_batch_size entries a step).
+  bool record_samples = false;
 };
 
 /// What a run did, as seen by this rank.
@@ -54,8 +56,9 @@ struct TrainReport {
   int64_t skipped_steps = 0;        ///< updates skipped (fp16 overflow, or not finite)
   std::vector<double> loss_scales;   ///< fp16: the scale each step's backward used (0 otherwise)
   std::string last_checkpoint;
-  /// The training samples (packed-sample indices) of every step run here,
-  /// train_batch_size per step in global position order (all ranks alike).
+  /// TrainOptions::record_samples: the training samples (packed-sample
+  /// indices) of every step run here, train_batch_size per step in global
+  /// position order (all ranks alike).
   std::vector<int64_t> samples;
   /// Packed samples 0 .. train_samples - 1 train; with a held-out fraction
   /// validation_first .. validation_first + validation_samples - 1 validate

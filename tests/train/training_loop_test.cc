@@ -87,6 +87,7 @@ TrainOptions Opts(int64_t steps, const std::string& save = "", const std::string
   o.steps = steps;
   o.save_dir = save;
   o.resume_from = resume;
+  o.record_samples = true;
   return o;
 }
 
@@ -217,6 +218,39 @@ TEST(TrainingLoopTest, ResumeMidEpochContinuesTheShuffledOrderBitwise) {
   for (size_t i = 0; i < 3; ++i) {
     EXPECT_EQ(first.losses[i], full.losses[i]) << "step " << i + 1;
     EXPECT_EQ(rest.losses[i], full.losses[i + 3]) << "step " << i + 4;
+  }
+}
+
+// A checkpoint from before shuffling (no data-order keys, no manifest) still
+// resumes: unshuffled, it continues the packed order exactly; with a resumed
+// run that shuffles, it continues at the same position of a shuffled order.
+TEST(TrainingLoopTest, ACheckpointFromBeforeShufflingResumes) {
+  const std::string data = TokenFile("old_data", 6, 8);
+  const DsConfig plain =
+      Parse(Config(R"("train_batch_size": 2, "train_micro_batch_size_per_gpu": 2)",
+                   R"("shuffle": false)", data));
+  TrainReport full = Train(plain, 1, Opts(5, TempDir("old_full").string()));
+  const std::string dir = TempDir("old_part").string();
+  TrainReport first = Train(plain, 1, Opts(2, dir));
+  const std::string state_path = first.last_checkpoint + "/trainer_state.json";
+  nlohmann::json state = nlohmann::json::parse(std::ifstream(state_path));
+  for (const char* key : {"epoch", "epoch_position", "train_samples", "shuffle", "shuffle_seed"}) {
+    ASSERT_TRUE(state.contains(key)) << key;
+    state.erase(key);
+  }
+  std::ofstream(state_path) << state.dump(2) << "\n";
+  fs::remove(first.last_checkpoint + "/manifest.json");
+  TrainReport rest = Train(plain, 1, Opts(5, "", dir));
+  ASSERT_EQ(rest.losses.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(rest.losses[i], full.losses[i + 2]) << "step " << i + 3;
+  EXPECT_EQ(rest.samples, std::vector<int64_t>(full.samples.begin() + 4, full.samples.end()));
+  DsConfig shuffled = plain;
+  shuffled.autosp.shuffle = true;
+  TrainReport mixed = Train(shuffled, 1, Opts(5, "", dir));
+  ASSERT_EQ(mixed.samples.size(), 6u);
+  for (size_t i = 0; i < 6; ++i) {
+    EXPECT_EQ(mixed.samples[i], ShufflePermutation(7, (4 + static_cast<int64_t>(i)) / 6,
+                                                   6)[static_cast<size_t>((4 + i) % 6)]);
   }
 }
 
