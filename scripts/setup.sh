@@ -19,6 +19,7 @@ APT_PACKAGES=(
   libpcre2-dev                    # PCRE2 (tokenizer pre-tokenizer regexes: \p{L} classes, JIT)
   libutf8proc-dev                 # utf8proc (the NFC normalizer of tokenizer.json files)
   libsentencepiece-dev            # SentencePiece (tokenizer.model files)
+  libboost-dev                    # Boost.CRC, header-only (CRC32C of TensorBoard event records)
   llvm-14-tools                   # FileCheck for golden IR tests
   clang-16 libclang-rt-16-dev     # the sanitizer build: ASan, UBSan and libFuzzer (make test-sanitize)
   libgloo-dev                     # Gloo declarations that ProcessGroupGloo.hpp includes (the wheel lacks them)
@@ -44,20 +45,24 @@ if [[ ! -x "${VENV}/bin/python" ]]; then
   python3 -m venv "${VENV}"
 fi
 # transformers: only for tests/reference/hf_crosscheck.py and the tokenizer
-# cross-check (tests/tokenizer), with sentencepiece (the product never runs Python).
+# cross-check (tests/tokenizer), with sentencepiece; tensorboard: only for
+# tests/train/tensorboard_events_test.py, which reads our event files back (the
+# product never runs Python).
 TRANSFORMERS_VERSION="4.57.6"
 # sentencepiece 0.1.99: the release line of Debian bookworm's libsentencepiece
 # (0.1.97), which autosp links; 0.2.x breaks some unigram Viterbi ties the
 # other way, so the cross-check compares like with like.
 SENTENCEPIECE_VERSION="0.1.99"
+TENSORBOARD_VERSION="2.21.0"
 if ! "${VENV}/bin/python" -c "
 import sys
 from importlib.metadata import version
 import torch
 sys.exit(0 if torch.__version__.split('+')[0] == '${TORCH_VERSION}'
          and version('transformers') == '${TRANSFORMERS_VERSION}'
-         and version('sentencepiece') == '${SENTENCEPIECE_VERSION}' else 1)" 2>/dev/null; then
-  echo "[setup] installing torch==${TORCH_VERSION} (CPU build; carries LibTorch C++), transformers==${TRANSFORMERS_VERSION} and sentencepiece==${SENTENCEPIECE_VERSION} into ${VENV}"
+         and version('sentencepiece') == '${SENTENCEPIECE_VERSION}'
+         and version('tensorboard') == '${TENSORBOARD_VERSION}' else 1)" 2>/dev/null; then
+  echo "[setup] installing torch==${TORCH_VERSION} (CPU build; carries LibTorch C++), transformers==${TRANSFORMERS_VERSION}, sentencepiece==${SENTENCEPIECE_VERSION} and tensorboard==${TENSORBOARD_VERSION} into ${VENV}"
   "${VENV}/bin/pip" install -q "torch==${TORCH_VERSION}" numpy "transformers==${TRANSFORMERS_VERSION}" \
-    "sentencepiece==${SENTENCEPIECE_VERSION}"
+    "sentencepiece==${SENTENCEPIECE_VERSION}" "tensorboard==${TENSORBOARD_VERSION}"
 fi

@@ -114,7 +114,8 @@ void AddTrainCommand(CLI::App& app) {
                   "its config.json is the model unless --model is given")
       ->check(CLI::ExistingDirectory);
   cmd->add_option("--data", args->data, "token file (.tok or .npy; overrides \"data.path\")");
-  cmd->add_option("--steps", args->options.steps, "optimizer steps (default autosp.train_steps)")
+  cmd->add_option("--steps", args->options.steps,
+                  "optimizer steps (default autosp.train_steps, or what autosp.epochs needs)")
       ->check(PositiveCount());
   cmd->add_option("--save", args->options.save_dir, "checkpoint directory");
   cmd->add_option("--resume", args->options.resume_from, "resume from this checkpoint directory");

@@ -76,6 +76,37 @@ StatusOr<ParsedTrainerState> ParseTrainerStateJson(std::string_view text, const 
     }
     state.optimizer_shards = layout;
   }
+  const bool has_order = j.contains("epoch") || j.contains("epoch_position") ||
+                         j.contains("train_samples") || j.contains("shuffle") ||
+                         j.contains("shuffle_seed");
+  if (has_order) {
+    ParsedTrainerState::DataOrder order;
+    AUTOSP_ASSIGN_OR_RETURN(order.epoch, count("epoch"));
+    AUTOSP_ASSIGN_OR_RETURN(order.epoch_position, count("epoch_position"));
+    AUTOSP_ASSIGN_OR_RETURN(order.train_samples, count("train_samples"));
+    if (!j.contains("shuffle") || !j["shuffle"].is_boolean()) {
+      return ParseError("{}: \"shuffle\" must be true or false", where);
+    }
+    order.shuffle = j["shuffle"].get<bool>();
+    if (!j.contains("shuffle_seed") || !j["shuffle_seed"].is_number_unsigned()) {
+      return ParseError("{}: \"shuffle_seed\" must be a whole number from 0 to 2^64 - 1", where);
+    }
+    order.seed = j["shuffle_seed"].get<uint64_t>();
+    if (order.train_samples < 1 || order.epoch_position >= order.train_samples) {
+      return ParseError("{}: \"epoch_position\" = {} must be below \"train_samples\" = {} (>= 1)",
+                        where, order.epoch_position, order.train_samples);
+    }
+    // epoch * train_samples + epoch_position, without overflow (both <= 2^53).
+    const bool consistent = order.epoch == state.data_position / order.train_samples &&
+                            order.epoch_position == state.data_position % order.train_samples;
+    if (!consistent) {
+      return ParseError(
+          "{}: \"data_position\" = {} is not \"epoch\" ({}) x \"train_samples\" "
+          "({}) + \"epoch_position\" ({})",
+          where, state.data_position, order.epoch, order.train_samples, order.epoch_position);
+    }
+    state.data_order = order;
+  }
   return state;
 }
 

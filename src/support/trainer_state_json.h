@@ -39,6 +39,19 @@ struct ParsedTrainerState {
     int64_t bucket = 1;
   };
   std::optional<ShardLayout> optimizer_shards;
+
+  /// Where the data order stands (train/sample_order.h); absent in
+  /// checkpoints written before shuffling. All five keys or none;
+  /// epoch_position < train_samples, and
+  /// data_position = epoch * train_samples + epoch_position.
+  struct DataOrder {
+    int64_t epoch = 0;           ///< "epoch"
+    int64_t epoch_position = 0;  ///< "epoch_position": samples of the epoch consumed
+    int64_t train_samples = 1;   ///< "train_samples": samples per epoch (>= 1)
+    bool shuffle = true;         ///< "shuffle"
+    uint64_t seed = 0;           ///< "shuffle_seed"
+  };
+  std::optional<DataOrder> data_order;
 };
 
 /// Parses the text of a trainer_state.json; `where` (its path) opens errors.

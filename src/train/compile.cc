@@ -42,6 +42,7 @@ StatusOr<CompiledStep> CompileTracedModel(frontend::TracedModel model,
   passes::TrainingPipelineOptions lower;
   lower.sp = options.sp;
   lower.compute_dtype = options.compute_dtype;
+  lower.differentiate = options.differentiate;
   AUTOSP_ASSIGN_OR_RETURN(lower.checkpoint,
                           passes::ParseCheckpointPolicy(options.checkpoint_policy));
   lower.memory_budget_bytes = options.memory_budget_bytes;
@@ -64,7 +65,9 @@ StatusOr<CompiledStep> CompileTracedModel(frontend::TracedModel model,
   if (lowered.checkpoint) step.recompute_flops = lowered.checkpoint->recompute_flops;
   runtime::ExecOptions exec;
   if (options.sp > 1) exec.mesh_axes["sp"] = options.sp_comm;
-  if (options.stream_gradients) exec.stream_outputs_from = graph.num_forward_outputs().value_or(1);
+  if (options.stream_gradients && options.differentiate) {
+    exec.stream_outputs_from = graph.num_forward_outputs().value_or(1);
+  }
   AUTOSP_ASSIGN_OR_RETURN(step.executor, runtime::Executor::Create(graph, exec));
   return step;
 }

@@ -65,6 +65,9 @@ struct CompileOptions {
   int64_t lm_head_seq_len = 0;
   /// Tokens per chunk of the fused head; 0: the pass's choice (64 MiB of f32 logits).
   int64_t lm_head_chunk_tokens = 0;
+  /// false: the forward graph only (evaluation): the loss is the one output;
+  /// no autodiff, gradient sync, checkpointing or loss scale input.
+  bool differentiate = true;
 };
 
 /// The machine this process's kernels run on, for the cost model: LibTorch's

@@ -72,6 +72,7 @@ class Section {
   }
 
   std::string Path(const std::string& key) const { return prefix_ + key; }
+  const std::string& source() const { return source_; }
   bool Has(const std::string& key) const { return object_.contains(key); }
   const Json& At(const std::string& key) const { return object_.at(key); }
 
@@ -263,11 +264,12 @@ Status ParsePrecision(const Section& top, bool on_cpu, DsConfig* c) {
   return Status::Ok();
 }
 
-Status ParseAutoSp(const Section& top, DsConfig* c) {
-  AUTOSP_ASSIGN_OR_RETURN(Section a,
-                          top.Object("autosp", {"checkpointing", "memory_budget", "packing", "seed",
-                                                "train_steps", "save_interval", "metrics_file",
-                                                "max_nonfinite_steps", "keep_last_n"}));
+Status ParseAutoSp(const Section& top, const std::string& base_dir, DsConfig* c) {
+  AUTOSP_ASSIGN_OR_RETURN(
+      Section a,
+      top.Object("autosp", {"checkpointing", "memory_budget", "packing", "seed", "train_steps",
+                            "save_interval", "metrics_file", "max_nonfinite_steps", "keep_last_n",
+                            "shuffle", "epochs", "validation"}));
   AutoSpSection& s = c->autosp;
   std::string policy(passes::CheckpointPolicyName(s.checkpointing));
   AUTOSP_RETURN_IF_ERROR(a.String("checkpointing", &policy));
@@ -295,6 +297,62 @@ Status ParseAutoSp(const Section& top, DsConfig* c) {
   AUTOSP_RETURN_IF_ERROR(a.String("metrics_file", &s.metrics_file));
   AUTOSP_RETURN_IF_ERROR(a.Int("max_nonfinite_steps", 1, &s.max_nonfinite_steps));
   AUTOSP_RETURN_IF_ERROR(a.Int("keep_last_n", 0, &s.keep_last_n));
+  AUTOSP_RETURN_IF_ERROR(a.Bool("shuffle", &s.shuffle));
+  if (a.Has("epochs")) {
+    const Json& e = a.At("epochs");
+    if (!e.is_number() || !(e.get<double>() > 0) || e.get<double>() > 1e9) {
+      return a.Bad("epochs", "allowed: a number > 0");
+    }
+    s.epochs = e.get<double>();
+    if (a.Has("train_steps")) {
+      return InvalidArgument(
+          "{}: \"autosp.epochs\" and \"autosp.train_steps\" are both set; "
+          "allowed: one of them (--steps overrides either)",
+          a.source());
+    }
+  }
+  AUTOSP_ASSIGN_OR_RETURN(
+      Section v, a.Object("validation", {"fraction", "data_path", "interval", "max_batches"}));
+  ValidationSection& val = s.validation;
+  if (v.Has("fraction")) {
+    const Json& f = v.At("fraction");
+    if (!f.is_number() || !(f.get<double>() > 0 && f.get<double>() < 1)) {
+      return v.Bad("fraction", "allowed: a number between 0 and 1 (exclusive), e.g. 0.01");
+    }
+    val.fraction = f.get<double>();
+  }
+  AUTOSP_RETURN_IF_ERROR(v.String("data_path", &val.data_path));
+  if (v.Has("data_path") && val.data_path.empty()) {
+    return v.Bad("data_path", "allowed: a path to a .tok or .npy token file");
+  }
+  val.data_path = Resolve(base_dir, val.data_path);
+  if (val.fraction > 0 && !val.data_path.empty()) {
+    return InvalidArgument(
+        "{}: \"autosp.validation.fraction\" and \"autosp.validation.data_path\" "
+        "are both set; allowed: one of them",
+        a.source());
+  }
+  AUTOSP_RETURN_IF_ERROR(v.Int("interval", 0, &val.interval));
+  AUTOSP_RETURN_IF_ERROR(v.Int("max_batches", 0, &val.max_batches));
+  if (!val.enabled() && (v.Has("interval") || v.Has("max_batches"))) {
+    return InvalidArgument(
+        "{}: \"autosp.validation\" has no validation data; set \"fraction\" "
+        "(a share of the training data to hold out) or \"data_path\"",
+        a.source());
+  }
+  return Status::Ok();
+}
+
+Status ParseMonitor(const Section& top, const std::string& key, MonitorSection* m) {
+  AUTOSP_ASSIGN_OR_RETURN(Section s, top.Object(key, {"enabled", "output_path", "job_name"}));
+  AUTOSP_RETURN_IF_ERROR(s.Bool("enabled", &m->enabled));
+  AUTOSP_RETURN_IF_ERROR(s.String("output_path", &m->output_path));
+  AUTOSP_RETURN_IF_ERROR(s.String("job_name", &m->job_name));
+  if (m->job_name.empty() || m->job_name == "." || m->job_name == ".." ||
+      m->job_name.find('/') != std::string::npos) {
+    return s.Bad("job_name",
+                 "allowed: a non-empty name without '/' (a directory under output_path)");
+  }
   return Status::Ok();
 }
 
@@ -313,6 +371,10 @@ FloatType DsConfig::ComputeType() const {
   return bf16 ? FloatType::kBf16 : fp16 ? FloatType::kFp16 : FloatType::kFp32;
 }
 
+std::string MonitorSection::Directory() const {
+  return (std::filesystem::path(output_path) / job_name).string();
+}
+
 bool DsConfig::AutoSpEnabled() const {
   return deepcompile &&
          std::find(compile_passes.begin(), compile_passes.end(), "autosp") != compile_passes.end();
@@ -329,7 +391,7 @@ StatusOr<DsConfig> ParseDsConfig(const std::string& json_text, const std::string
                "steps_per_print", "optimizer", "scheduler", "gradient_clipping", "bf16", "fp16",
                "communication_data_type", "data_types",
                "zero_optimization", "compile", "sequence_parallel_size", "wall_clock_breakdown",
-               "autosp", "model", "data"},
+               "autosp", "model", "data", "tensorboard", "csv_monitor"},
               &c.warnings);
   AUTOSP_RETURN_IF_ERROR(top.Int("train_batch_size", 1, &c.train_batch_size));
   AUTOSP_RETURN_IF_ERROR(
@@ -376,7 +438,9 @@ StatusOr<DsConfig> ParseDsConfig(const std::string& json_text, const std::string
     }
   }
 
-  AUTOSP_RETURN_IF_ERROR(ParseAutoSp(top, &c));
+  AUTOSP_RETURN_IF_ERROR(ParseAutoSp(top, base_dir, &c));
+  AUTOSP_RETURN_IF_ERROR(ParseMonitor(top, "tensorboard", &c.tensorboard));
+  AUTOSP_RETURN_IF_ERROR(ParseMonitor(top, "csv_monitor", &c.csv_monitor));
   AUTOSP_ASSIGN_OR_RETURN(Section data, top.Object("data", {"path", "seq_len"}));
   AUTOSP_RETURN_IF_ERROR(data.String("path", &c.data.path));
   c.data.path = Resolve(base_dir, c.data.path);

@@ -65,6 +65,33 @@ struct LossScaleConfig {
   double min_loss_scale = 1;         ///< the scale never goes below this
 };
 
+/// `autosp.validation`: held-out samples evaluated forward-only (no
+/// gradients, no update) every `interval` steps and at the end.
+struct ValidationSection {
+  /// Hold out this share of the packed samples (the last ones; sample_order.h)
+  /// from training; 0 < fraction < 1. Exclusive with data_path.
+  double fraction = 0;
+  /// A separate token file (.tok or .npy, relative to the config file),
+  /// packed as the training data is.
+  std::string data_path;
+  /// Evaluate every this many optimizer steps (0: only at the end).
+  int64_t interval = 0;
+  /// At most this many evaluation batches (train_micro_batch_size_per_gpu
+  /// samples per DP replica each); 0: all validation samples.
+  int64_t max_batches = 0;
+
+  bool enabled() const { return fraction > 0 || !data_path.empty(); }
+};
+
+/// DeepSpeed's monitors `tensorboard` and `csv_monitor`: files under
+/// output_path/job_name, written by rank 0 (train/monitor.h).
+struct MonitorSection {
+  bool enabled = false;
+  std::string output_path;                    ///< "": the current directory
+  std::string job_name = "DeepSpeedJobName";  ///< DeepSpeed's default
+  std::string Directory() const;              ///< output_path/job_name
+};
+
 /// Our own switches (`autosp` section).
 struct AutoSpSection {
   /// Activation checkpointing policy (`checkpointing`, DeepSpeed's word).
@@ -87,6 +114,14 @@ struct AutoSpSection {
   int64_t max_nonfinite_steps = 3;
   /// Checkpoints kept under --save (the newest ones); 0: all.
   int64_t keep_last_n = 0;
+  /// Shuffle the training samples every epoch, seeded by (seed, epoch)
+  /// (train/sample_order.h); false: the packed order.
+  bool shuffle = true;
+  /// > 0: train this many epochs (passes over the training samples, the last
+  /// step completed) instead of train_steps; --steps overrides both.
+  double epochs = 0;
+  /// `autosp.validation`.
+  ValidationSection validation;
 };
 
 /// `data` section.
@@ -124,6 +159,8 @@ struct DsConfig {
   int64_t sequence_parallel_size = 1;
   AutoSpSection autosp;
   DataSection data;
+  MonitorSection tensorboard;
+  MonitorSection csv_monitor;
   /// `model`: a path to an HF config.json (relative to the config file), or
   /// an inline HF config; absent until the CLI's --model fills it.
   std::optional<frontend::ModelConfig> model;

@@ -146,6 +146,8 @@ class Engine {
   int dp_index() const { return mesh_.shape.dp_index(mesh_.rank); }
   int sp_index() const { return mesh_.shape.sp_index(mesh_.rank); }
   const std::string& model_name() const { return model_.name; }
+  /// What Initialize was given to train (evaluation.h compiles it forward-only).
+  const Model& model() const { return model_; }
   /// The zoo config, when the model is one.
   const std::optional<frontend::ModelConfig>& model_config() const { return model_.config; }
 

@@ -24,6 +24,11 @@ std::string FormatStepLine(const StepMetrics& m, int64_t total_steps) {
                      m.step, total_steps, m.loss, m.lr, m.grad_norm, Rate(m.tokens_per_s), peaks);
 }
 
+std::string FormatEvalLine(const EvalMetrics& m) {
+  return fmt::format("eval at step {} | loss {:.4f} | ppl {:.2f} | {} samples, {} tokens", m.step,
+                     m.loss, m.perplexity, m.samples, m.tokens);
+}
+
 std::string FormatProgressBar(int64_t step, int64_t total, double loss, int width) {
   const int64_t filled = total > 0 ? std::min<int64_t>(width, step * width / total) : width;
   std::string bar = "[";
@@ -50,6 +55,15 @@ void MetricsLog::Write(const StepMetrics& m) {
                       {"lr", m.lr},               {"grad_norm", m.grad_norm},
                       {"tokens_per_s", m.tokens_per_s}, {"elapsed_s", m.elapsed_s},
                       {"peak_bytes", m.peak_bytes}};
+  out_ << j.dump() << "\n";
+  out_.flush();
+}
+
+void MetricsLog::Write(const EvalMetrics& m) {
+  if (!enabled_) return;
+  nlohmann::json j = {
+      {"step", m.step},          {"eval_loss", m.loss},       {"eval_ppl", m.perplexity},
+      {"eval_tokens", m.tokens}, {"eval_samples", m.samples}, {"elapsed_s", m.elapsed_s}};
   out_ << j.dump() << "\n";
   out_.flush();
 }

@@ -1,6 +1,6 @@
 // Training logs: one readable line per printed step, a progress bar when the
 // output is a terminal, and a JSONL metrics file (one JSON object per step)
-// for plotting.
+// for plotting (one JSON object per printed step and per evaluation).
 #pragma once
 
 #include <cstdint>
@@ -25,6 +25,19 @@ struct StepMetrics {
   std::vector<int64_t> peak_bytes;  ///< executor peak per world rank
 };
 
+/// What is logged about one evaluation (evaluation.h).
+struct EvalMetrics {
+  int64_t step = 0;  ///< optimizer steps done when it ran
+  double loss = 0;   ///< mean token loss over the validation samples
+  double perplexity = 0;
+  int64_t tokens = 0;
+  int64_t samples = 0;
+  double elapsed_s = 0;  ///< since training started
+};
+
+/// "eval at step 5 | loss 4.1234 | ppl 61.80 | 12 samples, 3072 tokens"
+std::string FormatEvalLine(const EvalMetrics& m);
+
 /// "step 5/100 | loss 4.1234 | lr 1.00e-04 | grad norm 1.234 | 12.3K tok/s | peak 1.2MiB 1.2MiB"
 std::string FormatStepLine(const StepMetrics& m, int64_t total_steps);
 
@@ -40,6 +53,9 @@ class MetricsLog {
 
   /// {"step":..,"loss":..,"lr":..,"grad_norm":..,"tokens_per_s":..,"elapsed_s":..,"peak_bytes":[..]}
   void Write(const StepMetrics& m);
+  /// {"step":..,"eval_loss":..,"eval_ppl":..,"eval_tokens":..,"eval_samples":..,"elapsed_s":..}
+  /// (a line with "eval_loss" is an evaluation, one with "loss" a training step)
+  void Write(const EvalMetrics& m);
 
  private:
   std::ofstream out_;

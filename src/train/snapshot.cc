@@ -218,6 +218,13 @@ Status WriteCheckpointFiles(Engine& engine, const TrainerState& state, const fs:
         {"parts", layout.parts},
         {"bucket", layout.bucket}}},
   };
+  if (state.train_samples > 0) {
+    j["epoch"] = state.data_position / state.train_samples;
+    j["epoch_position"] = state.data_position % state.train_samples;
+    j["train_samples"] = state.train_samples;
+    j["shuffle"] = state.shuffle;
+    j["shuffle_seed"] = state.shuffle_seed;
+  }
   if (const std::optional<LossScaler::State> l = engine.loss_scaler_state()) {
     j["loss_scaler"] = {{"scale", l->scale},
                         {"hysteresis_left", l->hysteresis_left},
@@ -509,6 +516,11 @@ StatusOr<LoadedSnapshot> LoadSnapshot(const std::string& path) {
   ckpt.state.step = parsed.step;
   ckpt.state.data_position = parsed.data_position;
   ckpt.state.skipped_steps = parsed.skipped_steps;
+  if (parsed.data_order) {
+    ckpt.state.train_samples = parsed.data_order->train_samples;
+    ckpt.state.shuffle = parsed.data_order->shuffle;
+    ckpt.state.shuffle_seed = parsed.data_order->seed;
+  }
   AUTOSP_ASSIGN_OR_RETURN(ckpt.weights,
                           runtime::LoadSafetensors((step_dir / "model.safetensors").string()));
   AUTOSP_ASSIGN_OR_RETURN(ckpt.optimizer,

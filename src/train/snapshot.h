@@ -12,7 +12,9 @@
 //                                          rank at ZeRO >= 1), written by that rank
 //   DIR/step-000005/optimizer.safetensors  "rng_state.cpu" (older checkpoints:
 //                                          also the full "exp_avg.<name>", ...)
-//   DIR/step-000005/trainer_state.json     step, data position, mesh and batch,
+//   DIR/step-000005/trainer_state.json     step, data position (and its epoch,
+//                                          position in the epoch, samples per
+//                                          epoch, shuffle and seed), mesh and batch,
 //                                          and how the moments are cut
 //                                          ("optimizer_shards": numel, world,
 //                                          parts, bucket)
@@ -61,6 +63,13 @@ struct TrainerState {
   int64_t step = 0;           ///< optimizer updates done
   int64_t data_position = 0;  ///< index of the next sample of the packed dataset
   int64_t skipped_steps = 0;  ///< steps that updated nothing (fp16 overflow, not finite)
+  /// The data order (sample_order.h): training samples per epoch (0:
+  /// unknown, a checkpoint written before shuffling), whether they were
+  /// shuffled and with which seed. The epoch and the position within it
+  /// follow from data_position; trainer_state.json records both.
+  int64_t train_samples = 0;
+  bool shuffle = false;
+  uint64_t shuffle_seed = 0;
 };
 
 /// A checkpoint read back.

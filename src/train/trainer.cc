@@ -9,13 +9,17 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 
 #include "runtime/comm/communicator.h"
 #include "support/units.h"
 #include "train/snapshot.h"
 #include "train/data.h"
 #include "train/engine.h"
+#include "train/evaluation.h"
 #include "train/metrics_log.h"
+#include "train/monitor.h"
+#include "train/sample_order.h"
 
 namespace autosp::train {
 namespace {
@@ -48,6 +52,15 @@ StatusOr<TrainReport> RunTraining(const DsConfig& config, const TrainOptions& op
     return InvalidArgument(
         "\"data.seq_len\" = {} is longer than the model's {} learned positions "
         "(n_positions); shorten the sequence or use a model with more positions",
+        config.data.seq_len, config.model->max_position_embeddings);
+  }
+  if (config.model->family == frontend::ModelFamily::kLlama &&
+      !config.model->rope_scaling.has_value() &&
+      config.data.seq_len > config.model->max_position_embeddings) {
+    return InvalidArgument(
+        "\"data.seq_len\" = {} is longer than the model's max_position_embeddings = {} and the "
+        "model config sets no \"rope_scaling\"; shorten the sequence, or add rope_scaling "
+        "(linear or llama3) to the model config",
         config.data.seq_len, config.model->max_position_embeddings);
   }
   if (!options.save_dir.empty()) {
@@ -83,6 +96,33 @@ StatusOr<TrainReport> RunTraining(const DsConfig& config, const TrainOptions& op
   const int64_t corpus_tokens = static_cast<int64_t>(tokens.tokens.size());
   AUTOSP_ASSIGN_OR_RETURN(PackedDataset data, PackedDataset::Create(std::move(tokens), config.data.seq_len,
                                                                     config.autosp.packing));
+  const ValidationSection& validation = config.autosp.validation;
+  std::optional<PackedDataset> validation_file;
+  if (!validation.data_path.empty()) {
+    StatusOr<TokenData> held = LoadTokenFile(validation.data_path);
+    if (!held.ok()) return held.status().WithContext("\"autosp.validation.data_path\"");
+    if (held->max_token >= config.model->vocab_size) {
+      return InvalidArgument(
+          "\"autosp.validation.data_path\": {}: token id {} is outside the model's vocabulary "
+          "(vocab_size {})",
+          validation.data_path, held->max_token, config.model->vocab_size);
+    }
+    StatusOr<PackedDataset> packed =
+        PackedDataset::Create(std::move(held).value(), config.data.seq_len, config.autosp.packing);
+    if (!packed.ok()) {
+      return packed.status().WithContext("\"autosp.validation.data_path\": " +
+                                         validation.data_path);
+    }
+    validation_file.emplace(std::move(packed).value());
+  }
+  if (validation.fraction > 0 && data.num_samples() < 2) {
+    return InvalidArgument(
+        "\"autosp.validation.fraction\" = {}: the data has {} sample of {} "
+        "tokens, nothing to hold out; use more data or a data_path",
+        validation.fraction, data.num_samples(), config.data.seq_len);
+  }
+  const SampleSplit split = SplitSamples(data.num_samples(), validation.fraction);
+  SampleOrder order(split.train, config.autosp.shuffle, config.autosp.seed);
   say(fmt::format("model: {}", frontend::ModelConfigSummary(*config.model)));
   say(fmt::format("mesh: {} ranks = dp {} x sp {} | ZeRO stage {} | {} | batch {} = micro {} x "
                   "accum {} x dp {} | seq {}",
@@ -92,6 +132,15 @@ StatusOr<TrainReport> RunTraining(const DsConfig& config, const TrainOptions& op
   say(fmt::format("data: {} ({} tokens, {} samples of {})",
                   config.data.path.empty() ? "embedded corpus" : config.data.path, corpus_tokens,
                   data.num_samples(), config.data.seq_len));
+  if (validation.fraction > 0) {
+    say(fmt::format("validation: the last {} samples held out ({:g}), {} train{}", split.validation,
+                    validation.fraction, split.train,
+                    config.autosp.shuffle ? ", shuffled every epoch" : ""));
+  } else if (validation_file) {
+    say(fmt::format("validation: {} ({} samples){}", validation.data_path,
+                    validation_file->num_samples(),
+                    config.autosp.shuffle ? "; training samples shuffled every epoch" : ""));
+  }
 
   const Clock::time_point compile_start = Clock::now();
   AUTOSP_RETURN_IF_ERROR(engine->Compile());
@@ -154,33 +203,84 @@ StatusOr<TrainReport> RunTraining(const DsConfig& config, const TrainOptions& op
     say(fmt::format("resumed from {} at step {} ({})", ckpt.path, state.step,
                     ckpt.verified ? "checksums verified"
                                   : "no manifest: written before checksums, not verified"));
+    std::vector<std::string> warnings;
+    state.data_position =
+        ResumePosition({ckpt.state.data_position, ckpt.state.train_samples, ckpt.state.shuffle,
+                        ckpt.state.shuffle_seed},
+                       split.train, config.autosp.shuffle, config.autosp.seed, &warnings);
+    for (const std::string& line : warnings) say("warning: " + line);
   }
+  state.train_samples = split.train;
+  state.shuffle = config.autosp.shuffle;
+  state.shuffle_seed = config.autosp.seed;
   const std::string metrics_path =
       !options.metrics_file.empty()  ? options.metrics_file
       : !config.autosp.metrics_file.empty() ? config.autosp.metrics_file
       : !options.save_dir.empty()           ? options.save_dir + "/metrics.jsonl"
                                             : std::string();
   std::unique_ptr<MetricsLog> metrics;
+  std::unique_ptr<Monitors> monitors;
   if (engine->rank() == 0) {
     AUTOSP_ASSIGN_OR_RETURN(metrics, MetricsLog::Open(metrics_path));
+    AUTOSP_ASSIGN_OR_RETURN(monitors, Monitors::Open(config));
+    for (const std::string& line : monitors->Describe()) say(line);
+  }
+  std::unique_ptr<Evaluator> evaluator;
+  if (validation.enabled()) {
+    AUTOSP_ASSIGN_OR_RETURN(evaluator, Evaluator::Create(*engine));
   }
 
   // Step 2.
   TrainReport report;
   report.first_step = state.step;
   report.state_bytes = held;
-  const int64_t total = options.steps > 0 ? options.steps : config.autosp.train_steps;
-  const int64_t tokens_per_step = plan.train_batch_size * config.data.seq_len;
+  report.train_samples = split.train;
+  report.validation_first = split.validation_first;
+  report.validation_samples = validation_file ? validation_file->num_samples() : split.validation;
+  const int64_t total = options.steps > 0 ? options.steps
+                        : config.autosp.epochs > 0
+                            ? EpochSteps(config.autosp.epochs, split.train, plan.train_batch_size)
+                            : config.autosp.train_steps;
   const Clock::time_point start = Clock::now();
+  auto evaluate = [&]() -> Status {
+    const Clock::time_point eval_start = Clock::now();
+    AUTOSP_ASSIGN_OR_RETURN(
+        const EvalResult e,
+        validation_file ? evaluator->Run(*validation_file, 0, validation_file->num_samples(),
+                                         validation.max_batches)
+                        : evaluator->Run(data, split.validation_first, split.validation,
+                                         validation.max_batches));
+    EvalMetrics m{.step = state.step,
+                  .loss = e.loss,
+                  .perplexity = e.perplexity,
+                  .tokens = e.tokens,
+                  .samples = e.samples,
+                  .elapsed_s = Seconds(start, Clock::now())};
+    report.evals.push_back({state.step, e.loss, e.perplexity, e.tokens});
+    if (metrics) metrics->Write(m);
+    if (monitors) {
+      AUTOSP_RETURN_IF_ERROR(
+          monitors->Write(state.step, {{"eval/loss", e.loss}, {"eval/ppl", e.perplexity}}));
+    }
+    if (tty) std::fprintf(out, "\r\033[K");
+    say(FormatEvalLine(m) + fmt::format(" | {:.2f} s", Seconds(eval_start, Clock::now())));
+    return Status::Ok();
+  };
+  const int64_t tokens_per_step = plan.train_batch_size * config.data.seq_len;
   Clock::time_point window_start = start;
   int64_t window_steps = 0;
   bool save_pending = false;  // a save fell on a step that was skipped as not finite
   while (state.step < total) {
+    for (int64_t i = 0; options.record_samples && i < plan.train_batch_size; ++i) {
+      report.samples.push_back(order.At(state.data_position + i));
+    }
     for (int64_t a = 0; a < plan.accumulation; ++a) {
       const int64_t first = state.data_position + a * plan.micro_batch * plan.dp +
                             engine->dp_index() * plan.micro_batch;
+      std::vector<int64_t> samples;
+      for (int64_t i = 0; i < plan.micro_batch; ++i) samples.push_back(order.At(first + i));
       at::Tensor ids, labels;
-      data.Batch(first, plan.micro_batch, &ids, &labels);
+      GatherSamples(data, samples, &ids, &labels);
       AUTOSP_ASSIGN_OR_RETURN(AutoSpInputs inputs, engine->PrepareAutoSpInputs(ids, labels));
       AUTOSP_RETURN_IF_ERROR(engine->Step(inputs).status());
     }
@@ -211,6 +311,12 @@ StatusOr<TrainReport> RunTraining(const DsConfig& config, const TrainOptions& op
       m.elapsed_s = Seconds(start, now);
       AUTOSP_ASSIGN_OR_RETURN(m.peak_bytes, GatherPeaks(*engine));
       if (metrics) metrics->Write(m);
+      if (monitors) {
+        AUTOSP_RETURN_IF_ERROR(monitors->Write(m.step, {{"train/loss", m.loss},
+                                                        {"train/lr", m.lr},
+                                                        {"train/grad_norm", m.grad_norm},
+                                                        {"train/tokens_per_s", m.tokens_per_s}}));
+      }
       if (tty) std::fprintf(out, "\r\033[K");
       say(FormatStepLine(m, total));
       window_start = now;
@@ -219,6 +325,12 @@ StatusOr<TrainReport> RunTraining(const DsConfig& config, const TrainOptions& op
     if (tty) {
       std::fprintf(out, "\r\033[K%s", FormatProgressBar(state.step, total, r.loss).c_str());
       std::fflush(out);
+    }
+    if (evaluator && ((validation.interval > 0 && state.step % validation.interval == 0) ||
+                      state.step == total)) {
+      const Clock::time_point eval_start = Clock::now();
+      AUTOSP_RETURN_IF_ERROR(evaluate());
+      window_start += Clock::now() - eval_start;  // tokens/s counts training time only
     }
     save_pending =
         save_pending ||

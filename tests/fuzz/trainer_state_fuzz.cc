@@ -30,5 +30,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                    s->parts <= (int64_t{1} << 20),
                "shard layout in range");
   }
+  if (const auto& d = state->data_order) {
+    FUZZ_CHECK(d->train_samples >= 1 && d->epoch_position >= 0 &&
+                   d->epoch_position < d->train_samples &&
+                   d->epoch == state->data_position / d->train_samples &&
+                   d->epoch_position == state->data_position % d->train_samples,
+               "the data order agrees with data_position");
+  }
   return 0;
 }
