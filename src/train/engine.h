@@ -108,7 +108,8 @@ class Engine {
   StatusOr<AutoSpInputs> PrepareAutoSpInputs(
       const at::Tensor& input_ids, const std::optional<at::Tensor>& labels = std::nullopt,
       const std::optional<at::Tensor>& position_ids = std::nullopt,
-      const std::optional<at::Tensor>& attention_mask = std::nullopt) const;
+      const std::optional<at::Tensor>& attention_mask = std::nullopt,
+      const std::optional<at::Tensor>& segment_ids = std::nullopt) const;
 
   /// Forward + backward on this rank's shard; accumulates the gradients
   /// (scaled by 1 / gradient_accumulation_steps). Returns the micro-batch

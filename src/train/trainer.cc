@@ -81,17 +81,19 @@ StatusOr<TrainReport> RunTraining(const DsConfig& config, const TrainOptions& op
                            tokens.max_token, config.model->vocab_size);
   }
   const int64_t corpus_tokens = static_cast<int64_t>(tokens.tokens.size());
-  AUTOSP_ASSIGN_OR_RETURN(PackedDataset data, PackedDataset::Create(std::move(tokens), config.data.seq_len,
-                                                                    config.autosp.packing));
+  AUTOSP_ASSIGN_OR_RETURN(
+      PackedDataset data,
+      PackedDataset::Create(std::move(tokens), config.data.seq_len, config.autosp.packing,
+                            std::max<int64_t>(config.model->pad_token_id, 0)));
   say(fmt::format("model: {}", frontend::ModelConfigSummary(*config.model)));
   say(fmt::format("mesh: {} ranks = dp {} x sp {} | ZeRO stage {} | {} | batch {} = micro {} x "
                   "accum {} x dp {} | seq {}",
                   plan.dp * config.sequence_parallel_size, plan.dp, config.sequence_parallel_size,
                   config.zero_stage, FloatTypeName(config.ComputeType()), plan.train_batch_size, plan.micro_batch, plan.accumulation,
                   plan.dp, config.data.seq_len));
-  say(fmt::format("data: {} ({} tokens, {} samples of {})",
+  say(fmt::format("data: {} ({} tokens, {} samples of {}, packing {})",
                   config.data.path.empty() ? "embedded corpus" : config.data.path, corpus_tokens,
-                  data.num_samples(), config.data.seq_len));
+                  data.num_samples(), config.data.seq_len, PackingModeName(data.mode())));
 
   const Clock::time_point compile_start = Clock::now();
   AUTOSP_RETURN_IF_ERROR(engine->Compile());
@@ -160,9 +162,13 @@ StatusOr<TrainReport> RunTraining(const DsConfig& config, const TrainOptions& op
     for (int64_t a = 0; a < plan.accumulation; ++a) {
       const int64_t first = state.data_position + a * plan.micro_batch * plan.dp +
                             engine->dp_index() * plan.micro_batch;
-      at::Tensor ids, labels;
-      data.Batch(first, plan.micro_batch, &ids, &labels);
-      AUTOSP_ASSIGN_OR_RETURN(AutoSpInputs inputs, engine->PrepareAutoSpInputs(ids, labels));
+      SampleBatch batch = data.Batch(first, plan.micro_batch);
+      std::optional<at::Tensor> segments;
+      if (batch.segment_ids.defined()) segments = batch.segment_ids;
+      AUTOSP_ASSIGN_OR_RETURN(AutoSpInputs inputs,
+                              engine->PrepareAutoSpInputs(batch.input_ids, batch.labels,
+                                                          batch.position_ids, std::nullopt,
+                                                          segments));
       AUTOSP_RETURN_IF_ERROR(engine->Step(inputs).status());
     }
     AUTOSP_ASSIGN_OR_RETURN(OptimizerStepResult r, engine->OptimizerStep());
