@@ -158,7 +158,8 @@ int main(int argc, char** argv) {
   for (int64_t step = 0; step < steps; ++step) {
     autosp::train::SampleBatch batch =
         data->Batch((step * plan.dp + (*engine)->dp_index()) * plan.micro_batch, plan.micro_batch);
-    auto inputs = (*engine)->PrepareAutoSpInputs(batch.input_ids, batch.labels);  // this rank's shard
+    auto inputs =
+        (*engine)->PrepareAutoSpInputs(batch.input_ids, batch.labels);  // this rank's shard
     if (!inputs.ok()) return Fail(inputs.status());
     auto loss = (*engine)->Step(*inputs);                       // forward + backward
     if (!loss.ok()) return Fail(loss.status());

@@ -38,9 +38,8 @@ Status RewriteAttentionForTraining(Graph& graph, const std::unordered_set<const 
     }
     ir::GraphBuilder b(graph, ir::InsertPoint::After(node));
     AUTOSP_ASSIGN_OR_RETURN(
-        Node * fwd,
-        b.Create(segmented ? OpKind::kSegmentedSdpaForward : OpKind::kSdpaForward,
-                 node->operands(), node->attrs(), node->loc()));
+        Node * fwd, b.Create(segmented ? OpKind::kSegmentedSdpaForward : OpKind::kSdpaForward,
+                             node->operands(), node->attrs(), node->loc()));
     fwd->result(0)->set_name(node->result(0)->name());
     fwd->result(1)->set_name(node->result(0)->name().empty() ? "lse"
                                                              : node->result(0)->name() + "_lse");

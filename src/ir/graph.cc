@@ -12,8 +12,7 @@ namespace autosp::ir {
 namespace {
 
 constexpr std::array<std::string_view, 7> kRoleNames = {
-    "parameter",      "input_ids",   "labels", "position_ids",
-    "attention_mask", "segment_ids", "other"};
+    "parameter", "input_ids", "labels", "position_ids", "attention_mask", "segment_ids", "other"};
 
 constexpr int64_t kOrderGap = int64_t{1} << 20;
 

@@ -70,14 +70,10 @@ StatusOr<CompiledStep> CompileTracedModel(frontend::TracedModel model,
   return step;
 }
 
-StatusOr<std::vector<at::Tensor>> CompiledStep::Run(const std::vector<at::Tensor>& params,
-                                                    const at::Tensor& input_ids,
-                                                    const at::Tensor& labels,
-                                                    const at::Tensor& position_ids,
-                                                    const at::Tensor& attention_mask,
-                                                    const runtime::OutputSink& sink,
-                                                    double loss_scale,
-                                                    const at::Tensor& segment_ids) {
+StatusOr<std::vector<at::Tensor>> CompiledStep::Run(
+    const std::vector<at::Tensor>& params, const at::Tensor& input_ids, const at::Tensor& labels,
+    const at::Tensor& position_ids, const at::Tensor& attention_mask,
+    const runtime::OutputSink& sink, double loss_scale, const at::Tensor& segment_ids) {
   if (params.size() != model.num_parameters) {
     return InvalidArgument("expected {} parameter tensors, got {}", model.num_parameters,
                            params.size());
@@ -95,8 +91,9 @@ StatusOr<std::vector<at::Tensor>> CompiledStep::Run(const std::vector<at::Tensor
   }
   if (model.segment_ids_index != static_cast<size_t>(-1)) {
     if (!segment_ids.defined()) {
-      return InvalidArgument("this model takes a segment_ids input (packed documents); none was "
-                             "given");
+      return InvalidArgument(
+          "this model takes a segment_ids input (packed documents); none was "
+          "given");
     }
     inputs[model.segment_ids_index] = segment_ids;
   } else if (segment_ids.defined()) {

@@ -139,8 +139,9 @@ StatusOr<PackedDataset> PackedDataset::Create(TokenData data, int64_t seq_len, P
       if (doc_end(d) - data.doc_starts[d] >= 2) ds.samples_.push_back(static_cast<int64_t>(d));
     }
     if (ds.samples_.empty()) {
-      return InvalidArgument("the corpus has no document of 2 tokens or more (\"autosp.packing\": "
-                             "\"none\" trains on one document per sample)");
+      return InvalidArgument(
+          "the corpus has no document of 2 tokens or more (\"autosp.packing\": "
+          "\"none\" trains on one document per sample)");
     }
     ds.num_samples_ = static_cast<int64_t>(ds.samples_.size());
     ds.data_ = std::move(data);

@@ -67,9 +67,9 @@ Status WriteTokenFile(const std::string& path, const TokenData& data);
 /// A batch of samples, each tensor int64 [count, S].
 struct SampleBatch {
   at::Tensor input_ids;
-  at::Tensor labels;        ///< pre-shifted, -100 ignored
+  at::Tensor labels;  ///< pre-shifted, -100 ignored
   at::Tensor position_ids;
-  at::Tensor segment_ids;   ///< the document of each token; isolated packing only
+  at::Tensor segment_ids;  ///< the document of each token; isolated packing only
 };
 
 /// Fixed-length samples cut from a token corpus (see Packing above).

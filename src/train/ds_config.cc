@@ -319,9 +319,12 @@ Status ParseAutoSp(const Section& top, DsConfig* c) {
 
 std::string_view PackingModeName(PackingMode mode) {
   switch (mode) {
-    case PackingMode::kNone: return "none";
-    case PackingMode::kConcat: return "concat";
-    case PackingMode::kIsolated: return "isolated";
+    case PackingMode::kNone:
+      return "none";
+    case PackingMode::kConcat:
+      return "concat";
+    case PackingMode::kIsolated:
+      return "isolated";
   }
   return "?";
 }

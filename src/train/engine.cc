@@ -227,17 +227,16 @@ Status Engine::CheckMemory(const ZeroOptions& zero) const {
   return CheckRankMemory(need, *host);
 }
 
-StatusOr<AutoSpInputs> Engine::PrepareAutoSpInputs(const at::Tensor& input_ids,
-                                                   const std::optional<at::Tensor>& labels,
-                                                   const std::optional<at::Tensor>& position_ids,
-                                                   const std::optional<at::Tensor>& attention_mask,
-                                                   const std::optional<at::Tensor>& segment_ids) const {
+StatusOr<AutoSpInputs> Engine::PrepareAutoSpInputs(
+    const at::Tensor& input_ids, const std::optional<at::Tensor>& labels,
+    const std::optional<at::Tensor>& position_ids, const std::optional<at::Tensor>& attention_mask,
+    const std::optional<at::Tensor>& segment_ids) const {
   PrepareOptions options;
   options.sp_size = config_.sequence_parallel_size;
   if (model_.config.has_value()) options.pad_token_id = std::max<int64_t>(model_.config->pad_token_id, 0);
-  AUTOSP_ASSIGN_OR_RETURN(AutoSpInputs full, train::PrepareAutoSpInputs(input_ids, labels, position_ids,
-                                                                        attention_mask, options,
-                                                                        segment_ids));
+  AUTOSP_ASSIGN_OR_RETURN(
+      AutoSpInputs full, train::PrepareAutoSpInputs(input_ids, labels, position_ids, attention_mask,
+                                                    options, segment_ids));
   return ShardForRank(full, sp_index(), options.sp_size);
 }
 
@@ -264,11 +263,10 @@ StatusOr<double> Engine::Step(const AutoSpInputs& shard) {
     return optimizer_->AccumulateGradient(static_cast<size_t>(param), grad, scale);
   };
   optimizer_->BeginMicroBatch();
-  AUTOSP_ASSIGN_OR_RETURN(std::vector<at::Tensor> out,
-                          compiled_->Run(params_, shard.input_ids, shard.labels,
-                                         shard.position_ids, mask, sink,
-                                         loss_scaler_ ? loss_scaler_->scale() : 1.0,
-                                         segments));
+  AUTOSP_ASSIGN_OR_RETURN(
+      std::vector<at::Tensor> out,
+      compiled_->Run(params_, shard.input_ids, shard.labels, shard.position_ids, mask, sink,
+                     loss_scaler_ ? loss_scaler_->scale() : 1.0, segments));
   AUTOSP_RETURN_IF_ERROR(optimizer_->EndMicroBatch());
   peak_bytes_ = std::max(peak_bytes_, compiled_->executor->stats().peak_bytes);
   const double loss = out[0].item<double>();

@@ -68,8 +68,9 @@ StatusOr<AutoSpInputs> PrepareAutoSpInputs(const at::Tensor& input_ids,
                              c10::toString(segment_ids->scalar_type()));
     }
     if (attention_mask) {
-      return InvalidArgument("segment_ids (packed documents) and attention_mask (padding) cannot "
-                             "be given together; pad with a document of its own instead");
+      return InvalidArgument(
+          "segment_ids (packed documents) and attention_mask (padding) cannot "
+          "be given together; pad with a document of its own instead");
     }
     out.segment_ids = segment_ids->to(at::kLong);
   }

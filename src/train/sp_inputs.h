@@ -43,9 +43,8 @@ struct PrepareOptions {
 /// more document of its own.
 StatusOr<AutoSpInputs> PrepareAutoSpInputs(
     const at::Tensor& input_ids, const std::optional<at::Tensor>& labels,
-    const std::optional<at::Tensor>& position_ids,
-    const std::optional<at::Tensor>& attention_mask, const PrepareOptions& options,
-    const std::optional<at::Tensor>& segment_ids = std::nullopt);
+    const std::optional<at::Tensor>& position_ids, const std::optional<at::Tensor>& attention_mask,
+    const PrepareOptions& options, const std::optional<at::Tensor>& segment_ids = std::nullopt);
 
 /// This rank's contiguous shard [B, padded/sp] of every input but
 /// segment_ids, which every rank keeps whole.

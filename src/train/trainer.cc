@@ -165,10 +165,9 @@ StatusOr<TrainReport> RunTraining(const DsConfig& config, const TrainOptions& op
       SampleBatch batch = data.Batch(first, plan.micro_batch);
       std::optional<at::Tensor> segments;
       if (batch.segment_ids.defined()) segments = batch.segment_ids;
-      AUTOSP_ASSIGN_OR_RETURN(AutoSpInputs inputs,
-                              engine->PrepareAutoSpInputs(batch.input_ids, batch.labels,
-                                                          batch.position_ids, std::nullopt,
-                                                          segments));
+      AUTOSP_ASSIGN_OR_RETURN(AutoSpInputs inputs, engine->PrepareAutoSpInputs(
+                                                       batch.input_ids, batch.labels,
+                                                       batch.position_ids, std::nullopt, segments));
       AUTOSP_RETURN_IF_ERROR(engine->Step(inputs).status());
     }
     AUTOSP_ASSIGN_OR_RETURN(OptimizerStepResult r, engine->OptimizerStep());

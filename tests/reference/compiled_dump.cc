@@ -79,8 +79,9 @@ Status Run(const std::map<std::string, std::string>& args) {
   if (batch.count("segment_ids")) segments = batch.at("segment_ids");
 
   // One rank's step: its shard of the padded batch, the whole segment ids.
-  auto run_rank = [&](autosp::runtime::CommWorld& world,
-                      autosp::train::CompiledStep* step) -> autosp::StatusOr<std::vector<at::Tensor>> {
+  auto run_rank =
+      [&](autosp::runtime::CommWorld& world,
+          autosp::train::CompiledStep* step) -> autosp::StatusOr<std::vector<at::Tensor>> {
     AUTOSP_ASSIGN_OR_RETURN(autosp::runtime::CommMesh mesh,
                             autosp::runtime::TryBuildCommMesh(world, {1, sp}));
     autosp::train::CompileOptions options;
@@ -91,11 +92,10 @@ Status Run(const std::map<std::string, std::string>& args) {
     AUTOSP_ASSIGN_OR_RETURN(*step, autosp::train::CompileCausalLm(config, options));
     autosp::train::PrepareOptions prepare;
     prepare.sp_size = sp;
-    AUTOSP_ASSIGN_OR_RETURN(
-        autosp::train::AutoSpInputs full,
-        autosp::train::PrepareAutoSpInputs(batch.at("input_ids"), batch.at("labels"),
-                                           batch.at("position_ids"), std::nullopt, prepare,
-                                           segments));
+    AUTOSP_ASSIGN_OR_RETURN(autosp::train::AutoSpInputs full,
+                            autosp::train::PrepareAutoSpInputs(
+                                batch.at("input_ids"), batch.at("labels"), batch.at("position_ids"),
+                                std::nullopt, prepare, segments));
     const autosp::train::AutoSpInputs mine =
         autosp::train::ShardForRank(full, world.rank() % sp, sp);
     return step->Run(params, mine.input_ids, mine.labels, mine.position_ids, at::Tensor(), {}, 1.0,
@@ -121,7 +121,8 @@ Status Run(const std::map<std::string, std::string>& args) {
     for (int r = 0; r < sp; ++r) {
       threads.emplace_back([&, r] {
         std::unique_ptr<autosp::runtime::CommWorld> world = hub.Join(r);
-        autosp::StatusOr<std::vector<at::Tensor>> out = run_rank(*world, &steps[static_cast<size_t>(r)]);
+        autosp::StatusOr<std::vector<at::Tensor>> out =
+            run_rank(*world, &steps[static_cast<size_t>(r)]);
         if (!out.ok()) {
           status[static_cast<size_t>(r)] = out.status();
           hub.Abort(fmt::format("rank {} failed", r));

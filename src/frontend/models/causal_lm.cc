@@ -80,8 +80,9 @@ StatusOr<TracedModel> BuildCausalLm(const ModelConfig& config, const CausalLmOpt
 
   if (options.segment_ids_input) {
     if (inputs.key_mask.defined()) {
-      return InvalidArgument("segment_ids_input (packed documents) cannot be combined with a "
-                             "padding mask (attention_mask_input or mask_pad_token)");
+      return InvalidArgument(
+          "segment_ids_input (packed documents) cannot be combined with a "
+          "padding mask (attention_mask_input or mask_pad_token)");
     }
     inputs.segment_ids =
         tracer.Input("segment_ids", ir::DType::kI64, {b, s}, ir::InputRole::kSegmentIds);

@@ -270,9 +270,10 @@ StatusOr<int64_t> SdpaSeqLayout(const SeqLayoutInput& in) {
 // which sp-shard-inputs never shards); q, k, v follow attention's rule.
 StatusOr<int64_t> SegmentedSeqLayout(const SeqLayoutInput& in) {
   if (in.shard(3) != kSeqReplicated) {
-    return ops::SeqMixError(in.node, "has sequence-sharded segment ids; document boundaries are "
-                                     "global, so every rank needs them whole (pass them as an "
-                                     "input with role segment_ids, which is never sharded)");
+    return ops::SeqMixError(in.node,
+                            "has sequence-sharded segment ids; document boundaries are "
+                            "global, so every rank needs them whole (pass them as an "
+                            "input with role segment_ids, which is never sharded)");
   }
   return SdpaSeqLayout(in);
 }
@@ -456,19 +457,19 @@ void RegisterAttentionOps(OpRegistry& r) {
                        {Req("q"), Req("k"), Req("v"), Req("segment_ids")},
                        {OptAttr("causal", AttrKind::kBool), OptAttr("scale", AttrKind::kFloat)},
                        &SegmentedAttentionShape, OpTraits{.sequence_mixing = true}));
-  OpDef seg_fwd = MakeOpDef(OpKind::kSegmentedSdpaForward,
-                            "segmented_attention that also returns the row logsumexp",
-                            {Req("q"), Req("k"), Req("v"), Req("segment_ids")},
-                            {OptAttr("causal", AttrKind::kBool), OptAttr("scale", AttrKind::kFloat)},
-                            &SegmentedForwardShape, OpTraits{.sequence_mixing = true});
+  OpDef seg_fwd = MakeOpDef(
+      OpKind::kSegmentedSdpaForward, "segmented_attention that also returns the row logsumexp",
+      {Req("q"), Req("k"), Req("v"), Req("segment_ids")},
+      {OptAttr("causal", AttrKind::kBool), OptAttr("scale", AttrKind::kFloat)},
+      &SegmentedForwardShape, OpTraits{.sequence_mixing = true});
   seg_fwd.schema.num_results = 2;
   r.Register(std::move(seg_fwd));
-  OpDef seg_bwd = MakeOpDef(OpKind::kSegmentedSdpaBackward,
-                            "segmented attention backward from out and logsumexp",
-                            {Req("grad_out"), Req("q"), Req("k"), Req("v"), Req("out"),
-                             Req("logsumexp"), Req("segment_ids")},
-                            {OptAttr("causal", AttrKind::kBool), OptAttr("scale", AttrKind::kFloat)},
-                            &SegmentedBackwardShape, OpTraits{.sequence_mixing = true});
+  OpDef seg_bwd = MakeOpDef(
+      OpKind::kSegmentedSdpaBackward, "segmented attention backward from out and logsumexp",
+      {Req("grad_out"), Req("q"), Req("k"), Req("v"), Req("out"), Req("logsumexp"),
+       Req("segment_ids")},
+      {OptAttr("causal", AttrKind::kBool), OptAttr("scale", AttrKind::kFloat)},
+      &SegmentedBackwardShape, OpTraits{.sequence_mixing = true});
   seg_bwd.schema.num_results = 3;
   r.Register(std::move(seg_bwd));
   r.Mutable(OpKind::kApplyRope).seq_layout = &ApplyRopeSeqLayout;

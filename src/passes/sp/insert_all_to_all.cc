@@ -90,8 +90,8 @@ class Localizer {
                               Local(shape[static_cast<size_t>(out)], n));
       n->mutable_attrs().Set("shape", Attribute::Dims(shape));
     }
-    const bool attention = n->kind() == OpKind::kScaledDotProductAttention ||
-                           n->kind() == OpKind::kSegmentedAttention;
+    const bool attention =
+        n->kind() == OpKind::kScaledDotProductAttention || n->kind() == OpKind::kSegmentedAttention;
     if (attention && out != kReplicated) return Attention(n);
     AUTOSP_RETURN_IF_ERROR(sp::Reinfer(n));
     for (size_t r = 0; r < n->num_results(); ++r) sp_.SetShard(n->result(r), out);

@@ -234,7 +234,8 @@ at::Tensor Part(const at::Tensor& t, const Document& d) {
 std::pair<at::Tensor, at::Tensor> SegmentedForwardImpl(const Attention& a,
                                                        const at::Tensor& segment_ids) {
   at::Tensor out = at::empty({a.q.size(0), a.q.size(1), a.q.size(2), a.v.size(3)}, a.q.options());
-  at::Tensor lse = at::empty({a.q.size(0), a.q.size(1), a.q.size(2)}, a.q.options().dtype(at::kFloat));
+  at::Tensor lse =
+      at::empty({a.q.size(0), a.q.size(1), a.q.size(2)}, a.q.options().dtype(at::kFloat));
   for (const Document& d : Documents(segment_ids)) {
     at::Tensor o, l;
     if (a.q.device().is_cpu()) {
@@ -277,12 +278,12 @@ Status SegmentedBackward(KernelContext& ctx) {
     at::Tensor gq, gk, gv;
     if (a.q.device().is_cpu()) {
       std::tie(gq, gk, gv) = at::_scaled_dot_product_flash_attention_for_cpu_backward(
-          Part(grad, d), Part(a.q, d), Part(a.k, d), Part(a.v, d), Part(out, d), Part(lse, d),
-          0.0, a.causal, std::nullopt, a.scale);
+          Part(grad, d), Part(a.q, d), Part(a.k, d), Part(a.v, d), Part(out, d), Part(lse, d), 0.0,
+          a.causal, std::nullopt, a.scale);
     } else {
-      std::tie(gq, gk, gv) = internal::SdpaMathBackward(
-          Part(grad, d), Part(a.q, d), Part(a.k, d), Part(a.v, d), Part(out, d), Part(lse, d),
-          at::Tensor(), a.causal, Scale(a));
+      std::tie(gq, gk, gv) =
+          internal::SdpaMathBackward(Part(grad, d), Part(a.q, d), Part(a.k, d), Part(a.v, d),
+                                     Part(out, d), Part(lse, d), at::Tensor(), a.causal, Scale(a));
     }
     Part(dq, d).copy_(gq);
     Part(dk, d).copy_(gk);

@@ -50,10 +50,9 @@ Reference PerDocument(const at::Tensor& q, const at::Tensor& k, const at::Tensor
     for (int64_t i = 1; i <= q.size(2); ++i) {
       if (i < q.size(2) && seg[b][i].item<int64_t>() == seg[b][start].item<int64_t>()) continue;
       auto doc = [&](const at::Tensor& t) { return t.slice(0, b, b + 1).slice(2, start, i); };
-      parts.push_back(at::scaled_dot_product_attention(doc(ql), doc(kr), doc(vr), std::nullopt,
-                                                       0.0, causal));
-      at::Tensor scores =
-          at::matmul(doc(ql).detach(), doc(kr).detach().transpose(-2, -1)) * scale;
+      parts.push_back(
+          at::scaled_dot_product_attention(doc(ql), doc(kr), doc(vr), std::nullopt, 0.0, causal));
+      at::Tensor scores = at::matmul(doc(ql).detach(), doc(kr).detach().transpose(-2, -1)) * scale;
       if (causal) {
         const int64_t n = i - start;
         scores = scores.masked_fill(at::ones({n, n}, at::kBool).triu(1),
@@ -97,9 +96,8 @@ void CheckAgainstPerDocument(bool causal, const at::Tensor& seg) {
   EXPECT_TRUE(RelClose(out[4], ref.dk)) << "dk";
   EXPECT_TRUE(RelClose(out[5], ref.dv)) << "dv";
   // Attention across documents differs: the test can fail.
-  at::Tensor dense = at::scaled_dot_product_attention(q, k.repeat_interleave(2, 1),
-                                                      v.repeat_interleave(2, 1), std::nullopt, 0.0,
-                                                      causal);
+  at::Tensor dense = at::scaled_dot_product_attention(
+      q, k.repeat_interleave(2, 1), v.repeat_interleave(2, 1), std::nullopt, 0.0, causal);
   EXPECT_FALSE(RelClose(out[0], dense, 1e-3));
 }
 
