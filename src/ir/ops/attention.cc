@@ -370,13 +370,23 @@ OpCost SdpaBackwardCost(const Node& n, const CostTarget& target) {
 
 // Segmented attention: FLOPs depend on the document lengths, which only the
 // data knows; the model counts the worst case, one document over the whole
-// sequence. Workspace: the plain kernel's, plus one document's out and
-// logsumexp (forward) or dq, dk, dv (backward) before they are copied into
-// place, at most a whole sequence's.
+// sequence. The kernels call the flash kernel once per (batch row, document),
+// so beyond the plain kernel's workspace they hold one row's document results
+// before copying them into place: out and logsumexp (forward), dq, dk, dv (k
+// and v with the query heads) and one more q-sized buffer (backward).
+
+/// Bytes of one batch row of v [B, ...].
+DimExpr RowBytes(const Value* v) {
+  DimExpr b = DimExpr(DTypeSize(v->dtype()));
+  const std::vector<DimExpr>& dims = v->type().dims;
+  for (size_t i = 1; i < dims.size(); ++i) b = b * dims[i];
+  return b;
+}
+
 OpCost SegmentedForwardCost(const Node& n, const CostTarget& target) {
   OpCost c = SdpaCost(n, target);
-  c.workspace += ops::Bytes(n.result(0));
-  if (n.num_results() > 1) c.workspace += ops::Bytes(n.result(1));
+  c.workspace += RowBytes(n.result(0));
+  if (n.num_results() > 1) c.workspace += RowBytes(n.result(1));
   return c;
 }
 
@@ -384,7 +394,7 @@ OpCost SegmentedBackwardCost(const Node& n, const CostTarget& target) {
   OpCost c;
   c.bytes = ops::IoBytes(n);
   c.flops = AttentionFlops(n, 1, 5);
-  c.workspace = ops::Bytes(n.operand(1)) * DimExpr(4) + FlashScratch(n, 1, true, target);
+  c.workspace = RowBytes(n.operand(1)) * DimExpr(4) + FlashScratch(n, 1, true, target);
   if (!(RepeatedKvBytes(n, 1) == DimExpr(0))) c.workspace += ops::Bytes(n.operand(1)) * DimExpr(3);
   return c;
 }
