@@ -305,8 +305,7 @@ TEST(CostModelTest, WorkspaceMatchesEveryKernel) {
       ++segmented;
       auto p = ProbeNode(*n, {{"B", 2}, {"S", 1024}});
       ASSERT_TRUE(p.ok()) << p.status().ToString();
-      EXPECT_LE(std::abs(p->predicted - p->measured),
-                std::max<int64_t>(1024, p->measured / 100))
+      EXPECT_LE(std::abs(p->predicted - p->measured), std::max<int64_t>(1024, p->measured / 100))
           << n->ToString() << ": predicted " << p->predicted << " measured " << p->measured;
     }
     EXPECT_GT(segmented, 0);
