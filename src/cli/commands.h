@@ -17,5 +17,6 @@ void AddCheckCommand(CLI::App& app);      ///< autosp check --model CONFIG --seq
 void AddPlanCommand(CLI::App& app);       ///< autosp plan --model CONFIG --sp N --memory 80GiB
 void AddTrainCommand(CLI::App& app);      ///< autosp train --config ds_config.json
 void AddDataCommand(CLI::App& app);       ///< autosp data prepare IN... -o OUT
+void AddExportCommand(CLI::App& app);     ///< autosp export --checkpoint DIR -o OUT
 
 }  // namespace autosp::cli

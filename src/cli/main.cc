@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   autosp::cli::AddPlanCommand(app);
   autosp::cli::AddTrainCommand(app);
   autosp::cli::AddDataCommand(app);
+  autosp::cli::AddExportCommand(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::RuntimeError& e) {

@@ -1,4 +1,4 @@
-// `autosp train --config ds_config.json [--model config.json] [--data PATH]
+// `autosp train --config ds_config.json [--model config.json] [--init-from DIR] [--data PATH]
 //               [--steps N] [--save DIR] [--resume DIR] [--metrics FILE]`
 // One process per rank (under `autosp launch -n N`, torchrun, mpirun or srun),
 // or a single process alone.
@@ -21,6 +21,7 @@ namespace {
 struct TrainArgs {
   std::string config;
   std::string model;
+  std::string init_from;
   std::string data;
   train::TrainOptions options;
   double timeout_s = 300;
@@ -56,6 +57,16 @@ void Run(TrainArgs args) {
     config->model = *model;
     config->model_path = args.model;
   }
+  if (!args.init_from.empty()) {
+    config->pretrained = args.init_from;
+    if (args.model.empty()) {
+      const std::string path = args.init_from + "/config.json";
+      auto model = frontend::LoadModelConfig(path);
+      if (!model.ok()) Fail(2, "--init-from: " + model.status().message());
+      config->model = *model;
+      config->model_path = path;
+    }
+  }
   if (!args.data.empty()) config->data.path = args.data;
   if (const char* crash = std::getenv("AUTOSP_TEST_CRASH_IN_SAVE_AT_STEP")) {
     args.options.crash_in_save_at_step = std::atoll(crash);
@@ -70,6 +81,9 @@ void Run(TrainArgs args) {
     // --model file's) are compared at rendezvous.
     std::string digest = "config " + ConfigDigest(args.config);
     if (!args.model.empty()) digest += ", model " + ConfigDigest(args.model);
+    if (!config->pretrained.empty()) {
+      digest += ", pretrained config " + ConfigDigest(config->pretrained + "/config.json");
+    }
     comm.agreement = digest;
     auto connected = runtime::ConnectC10dWorld(*env, runtime::C10dBackend::kGloo, comm);
     if (!connected.ok()) Fail(ExitCode(connected.status()), connected.status().message());
@@ -95,6 +109,10 @@ void AddTrainCommand(CLI::App& app) {
                                              "\"data\" sections)")
       ->required();
   cmd->add_option("--model", args->model, "HF config.json (overrides the config's \"model\")");
+  cmd->add_option("--init-from", args->init_from,
+                  "start from the weights of this HF model folder (safetensors, sharded or not); "
+                  "its config.json is the model unless --model is given")
+      ->check(CLI::ExistingDirectory);
   cmd->add_option("--data", args->data, "token file (.tok or .npy; overrides \"data.path\")");
   cmd->add_option("--steps", args->options.steps, "optimizer steps (default autosp.train_steps)")
       ->check(PositiveCount());

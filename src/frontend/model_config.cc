@@ -400,6 +400,7 @@ StatusOr<ModelConfig> ParseModelConfig(std::string_view json_text, std::string_v
                                        root.contains(key) ? "" : " (HF's default)"));
     }
   }
+  c.source_json = std::string(json_text);
   return c;
 }
 

@@ -68,6 +68,9 @@ struct ModelConfig {
   /// non-zero dropout rate: training runs without dropout). The trainer
   /// prints them.
   std::vector<std::string> warnings;
+  /// The HF config.json text this was parsed from: checkpoints keep it, so
+  /// that an exported HF folder carries the user's config as written.
+  std::string source_json;
 
   /// Whether the q, k and v projections carry a bias.
   bool HasQkvBias() const { return attention_bias || qkv_bias; }

@@ -24,6 +24,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "runtime/hf_weights.h"
 #include "support/safetensors_header.h"
 
 namespace autosp::runtime {
@@ -54,10 +55,6 @@ std::optional<std::string_view> DTypeName(at::ScalarType type) {
     if (e.type == type) return e.name;
   }
   return std::nullopt;
-}
-
-std::string ShapeString(const std::vector<int64_t>& shape) {
-  return fmt::format("[{}]", fmt::join(shape, ", "));
 }
 
 Status IoError(const std::string& what, const std::string& path) {
@@ -230,6 +227,48 @@ StatusOr<std::map<std::string, at::Tensor>> LoadSafetensors(const std::string& p
   return out;
 }
 
+StatusOr<SafetensorsFile> SafetensorsFile::Open(const std::string& path) {
+  std::ifstream in;
+  AUTOSP_ASSIGN_OR_RETURN(Header h, OpenAndReadHeader(in, path));
+  SafetensorsFile f;
+  f.path_ = path;
+  f.data_start_ = h.data_start;
+  for (Entry& e : h.entries) {
+    f.tensors_.push_back({std::move(e.name), e.dtype, std::move(e.shape)});
+    f.ranges_.emplace_back(e.begin, e.end);
+  }
+  return f;
+}
+
+SafetensorsFile::SafetensorsFile(SafetensorsFile&&) noexcept = default;
+SafetensorsFile& SafetensorsFile::operator=(SafetensorsFile&&) noexcept = default;
+SafetensorsFile::~SafetensorsFile() = default;
+
+StatusOr<at::Tensor> SafetensorsFile::Read(std::string_view name) const {
+  size_t i = 0;
+  while (i < tensors_.size() && tensors_[i].name != name) ++i;
+  if (i == tensors_.size()) return NotFound("{}: no tensor '{}'", path_, name);
+  const TensorInfo& info = tensors_[i];
+  const auto [begin, end] = ranges_[i];
+  at::Tensor t = at::empty(info.shape, at::TensorOptions().dtype(info.dtype));
+  if (end == begin) return t;
+  // Opened per read: a file that changed since Open is caught by the size check.
+  std::error_code ec;
+  const uint64_t size = std::filesystem::file_size(path_, ec);
+  if (ec || size < data_start_ + end) {
+    return Status(StatusCode::kUnavailable,
+                  fmt::format("{}: the file changed since its header was read", path_));
+  }
+  std::ifstream in(path_, std::ios::binary);
+  in.seekg(static_cast<std::streamoff>(data_start_ + begin));
+  in.read(static_cast<char*>(t.data_ptr()), static_cast<std::streamsize>(end - begin));
+  if (!in) {
+    return Status(StatusCode::kUnavailable, fmt::format("{}: cannot read tensor '{}' at byte {}",
+                                                        path_, name, data_start_ + begin));
+  }
+  return t;
+}
+
 StatusOr<std::map<std::string, std::string>> LoadSafetensorsMetadata(const std::string& path) {
   std::ifstream in;
   AUTOSP_ASSIGN_OR_RETURN(Header h, OpenAndReadHeader(in, path));
@@ -239,59 +278,13 @@ StatusOr<std::map<std::string, std::string>> LoadSafetensorsMetadata(const std::
 Status LoadParametersInto(const std::string& path, const std::vector<ExpectedTensor>& params,
                           std::map<std::string, at::Tensor>* out) {
   AUTOSP_CHECK(out != nullptr, "LoadParametersInto needs an output map");
-  AUTOSP_ASSIGN_OR_RETURN(auto stored, LoadSafetensors(path));
-
+  AUTOSP_ASSIGN_OR_RETURN(HfWeights weights, HfWeights::Open(path));
   std::map<std::string, at::Tensor> loaded;
-  std::set<std::string> used;
-  std::vector<std::string> missing;
-  for (const ExpectedTensor& spec : params) {
-    auto it = stored.find(spec.name);
-    // The original GPT-2 checkpoints name the base model's tensors without "transformer.".
-    constexpr std::string_view kGpt2Prefix = "transformer.";
-    if (it == stored.end() && spec.name.starts_with(kGpt2Prefix)) {
-      it = stored.find(spec.name.substr(kGpt2Prefix.size()));
-    }
-    if (it == stored.end()) {
-      missing.push_back(fmt::format("'{}' (shape {})", spec.name, ShapeString(spec.shape)));
-      continue;
-    }
-    used.insert(it->first);
-    const at::Tensor& t = it->second;
-    if (t.sizes().vec() != spec.shape) {
-      return InvalidArgument("{}: tensor '{}' has shape {}, expected {}", path, it->first,
-                             ShapeString(t.sizes().vec()), ShapeString(spec.shape));
-    }
-    if (!at::isFloatingType(t.scalar_type())) {
-      return InvalidArgument("{}: tensor '{}' has dtype {}, expected a floating-point type", path,
-                             it->first, c10::toString(t.scalar_type()));
-    }
-    if (!at::isfinite(t).all().item<bool>()) {
-      return InvalidArgument("{}: tensor '{}' holds NaN or infinity", path, it->first);
-    }
-    loaded.emplace(spec.name, t);
-  }
-  if (!missing.empty()) {
-    return NotFound("{}: missing tensor{} {}", path, missing.size() > 1 ? "s" : "",
-                    fmt::join(missing, ", "));
-  }
-
-  std::vector<std::string> ignored;
-  std::vector<std::string> unexpected;
-  for (const auto& [name, tensor] : stored) {
-    if (used.count(name)) continue;
-    const bool hf_buffer = name.ends_with(".attn.bias") || name.ends_with(".attn.masked_bias") ||
-                           name.ends_with(".rotary_emb.inv_freq");
-    const bool tied_head = name == "lm_head.weight";  // not among params: the head is tied
-    if (hf_buffer || tied_head) {
-      ignored.push_back(name);
-    } else {
-      unexpected.push_back(fmt::format("'{}'", name));
-    }
-  }
-  if (!unexpected.empty()) {
-    return InvalidArgument("{}: unexpected tensor{} not in the model: {}", path,
-                           unexpected.size() > 1 ? "s" : "", fmt::join(unexpected, ", "));
-  }
+  AUTOSP_ASSIGN_OR_RETURN(std::vector<std::string> ignored,
+                          StreamParameters(weights, params, [&](size_t i, const at::Tensor& t) {
+                            loaded.emplace(params[i].name, t);
+                            return Status::Ok();
+                          }));
   if (!ignored.empty()) {
     std::fprintf(stderr, "autosp: warning: %s: ignoring %zu tensor(s) that are not parameters: %s\n",
                  path.c_str(), ignored.size(), fmt::format("{}", fmt::join(ignored, ", ")).c_str());

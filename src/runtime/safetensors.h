@@ -33,6 +33,35 @@ Status SaveSafetensors(const std::string& path,
 /// tensor and the byte offset.
 StatusOr<std::map<std::string, at::Tensor>> LoadSafetensors(const std::string& path);
 
+/// One safetensors file opened for reading tensor by tensor: the header is
+/// read and validated once, each Read then loads one tensor, so a caller can
+/// stream a file much larger than memory.
+class SafetensorsFile {
+ public:
+  struct TensorInfo {
+    std::string name;
+    at::ScalarType dtype;
+    std::vector<int64_t> shape;
+  };
+  static StatusOr<SafetensorsFile> Open(const std::string& path);
+  SafetensorsFile(SafetensorsFile&&) noexcept;
+  SafetensorsFile& operator=(SafetensorsFile&&) noexcept;
+  ~SafetensorsFile();
+
+  const std::string& path() const { return path_; }
+  /// Every tensor of the file, by name.
+  const std::vector<TensorInfo>& tensors() const { return tensors_; }
+  /// The tensor `name` as stored (a new CPU tensor); NotFound if absent.
+  StatusOr<at::Tensor> Read(std::string_view name) const;
+
+ private:
+  SafetensorsFile() = default;
+  std::string path_;
+  uint64_t data_start_ = 0;
+  std::vector<TensorInfo> tensors_;
+  std::vector<std::pair<uint64_t, uint64_t>> ranges_;  ///< [begin, end) per tensor, data-relative
+};
+
 /// The XXH3-64 of each tensor's bytes in a safetensors file, by name (a
 /// checkpoint manifest keeps them, to name the tensor a corrupt file damaged).
 StatusOr<std::map<std::string, uint64_t>> DigestSafetensorsTensors(const std::string& path);
@@ -47,14 +76,14 @@ struct ExpectedTensor {
   std::vector<int64_t> shape;
 };
 
-/// Loads the parameters `params` of a model from an HF safetensors file into
-/// `out` (by HF name; dtypes as stored, which must be floating point). Fails,
-/// naming the tensor, on a missing tensor or a wrong shape, and lists tensors
-/// that the model does not have. HF buffers that are not parameters (GPT-2's
-/// `attn.bias` / `attn.masked_bias`, `rotary_emb.inv_freq`) and a stored
-/// `lm_head.weight` of a model with tied embeddings are ignored with a warning
-/// on stderr. GPT-2 checkpoints saved without the `transformer.` prefix load too.
-/// `out` is changed only on success.
+/// Loads the parameters `params` of a model into `out` (by HF name; dtypes as
+/// stored, which must be floating point) from an HF safetensors file or an HF
+/// model folder (hf_weights.h: sharded or not). Strict: missing, unexpected
+/// and misshaped tensors are one error listing them. HF buffers that are not
+/// parameters (GPT-2's `attn.bias` / `attn.masked_bias`,
+/// `rotary_emb.inv_freq`) and a stored `lm_head.weight` of a model with tied
+/// embeddings are ignored with a warning on stderr. GPT-2 checkpoints saved
+/// without the `transformer.` prefix load too. `out` is changed only on success.
 Status LoadParametersInto(const std::string& path, const std::vector<ExpectedTensor>& params,
                           std::map<std::string, at::Tensor>* out);
 

@@ -415,8 +415,29 @@ StatusOr<DsConfig> ParseDsConfig(const std::string& json_text, const std::string
     const Json& m = top.At("model");
     if (m.is_string()) {
       c.model_path = Resolve(base_dir, m.get<std::string>());
+      std::error_code ec;
+      if (std::filesystem::is_directory(c.model_path, ec)) {
+        return top.Bad("model", fmt::format("\"{}\" is a folder: give its config.json for the "
+                                            "architecture alone, or {{\"pretrained\": \"{}\"}} "
+                                            "to start from its weights",
+                                            m.get<std::string>(), m.get<std::string>()));
+      }
       StatusOr<frontend::ModelConfig> model = frontend::LoadModelConfig(c.model_path);
       if (!model.ok()) return model.status().WithContext(source_name + ": \"model\"");
+      c.model = std::move(model).value();
+    } else if (m.is_object() && m.contains("pretrained")) {
+      // {"pretrained": DIR}: an HF folder's config.json and weights. No HF
+      // config has a "pretrained" key, so this cannot be an inline config.
+      if (m.size() != 1 || !m["pretrained"].is_string() ||
+          m["pretrained"].get<std::string>().empty()) {
+        return top.Bad("model",
+                       "{\"pretrained\": \"DIR\"} takes one key, the path of an HF "
+                       "model folder");
+      }
+      c.pretrained = Resolve(base_dir, m["pretrained"].get<std::string>());
+      c.model_path = (std::filesystem::path(c.pretrained) / "config.json").string();
+      StatusOr<frontend::ModelConfig> model = frontend::LoadModelConfig(c.model_path);
+      if (!model.ok()) return model.status().WithContext(source_name + ": \"model.pretrained\"");
       c.model = std::move(model).value();
     } else if (m.is_object()) {
       StatusOr<frontend::ModelConfig> model =
@@ -424,7 +445,9 @@ StatusOr<DsConfig> ParseDsConfig(const std::string& json_text, const std::string
       if (!model.ok()) return model.status();
       c.model = std::move(model).value();
     } else {
-      return top.Bad("model", "allowed: a path to an HF config.json or an inline HF config object");
+      return top.Bad("model",
+                     "allowed: a path to an HF config.json, an inline HF config object, "
+                     "or {\"pretrained\": \"DIR\"} (an HF model folder)");
     }
   }
   return c;

@@ -148,6 +148,10 @@ struct DsConfig {
   /// an inline HF config; absent until the CLI's --model fills it.
   std::optional<frontend::ModelConfig> model;
   std::string model_path;  ///< where `model` came from ("" when inline)
+  /// An HF model folder the run starts from (`"model": {"pretrained": DIR}`
+  /// or `train --init-from DIR`): its safetensors weights (and its
+  /// config.json as `model`). "" = the seeded random initialisation.
+  std::string pretrained;
   /// The dtype the compiled step computes in: bf16, fp16 or fp32.
   FloatType ComputeType() const;
 

@@ -10,11 +10,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 
 #include <fmt/ranges.h>
 
 #include "reference/reference_model.h"
 #include "runtime/comm/comm_world.h"
+#include "runtime/hf_weights.h"
 #include "runtime/comm/communicator.h"
 #include "runtime/comm/in_process_communicator.h"
 #include "passes/memory/memory_plan.h"
@@ -151,7 +153,15 @@ Status Engine::Compile() {
     compiled_.emplace(std::move(step));
     // Before the first allocation of the model's size.
     AUTOSP_RETURN_IF_ERROR(CheckMemory(zero));
-    init = reference::InitParameters(*model_.config, config_.autosp.seed);
+    if (config_.pretrained.empty()) {
+      init = reference::InitParameters(*model_.config, config_.autosp.seed);
+    } else {
+      // LoadPretrained streams the values in: no random draw, and a zero
+      // that takes no memory until the optimizer lays the buffer out.
+      for (const frontend::ParamSpec& p : frontend::ModelParameters(*model_.config)) {
+        init.emplace(p.name, at::zeros({1}, at::kFloat).expand(p.shape));
+      }
+    }
   } else {
     frontend::CausalLmOptions trace;
     trace.segment_ids_input = options.segment_ids_input;
@@ -172,7 +182,8 @@ Status Engine::Compile() {
     const std::string& name = in->external_name();
     auto it = init.find(name);
     if (it == init.end()) return NotFound("no initial value for parameter \"{}\"", name);
-    at::Tensor p = it->second.to(at::kFloat).contiguous().clone();
+    // No copy here: ZeroOptimizer::Create copies each value into its flat buffer.
+    at::Tensor p = it->second.to(at::kFloat);
     if (p.dim() != in->type().rank()) {
       return InvalidArgument("initial value of \"{}\" has {} dims, the model declares {}", name,
                              p.dim(), in->type().rank());
@@ -339,6 +350,28 @@ int64_t Engine::num_parameters() const {
   int64_t n = 0;
   for (const at::Tensor& p : params_) n += p.numel();
   return n;
+}
+
+StatusOr<PretrainedLoad> Engine::LoadPretrained(const std::string& path) {
+  if (!optimizer_) return InvalidArgument("LoadPretrained before Compile");
+  AUTOSP_ASSIGN_OR_RETURN(runtime::HfWeights weights, runtime::HfWeights::Open(path));
+  std::vector<runtime::ExpectedTensor> expected;
+  for (size_t i = 0; i < names_.size(); ++i) {
+    expected.push_back({names_[i], params_[i].sizes().vec()});
+  }
+  PretrainedLoad load;
+  load.path = path;
+  load.files = static_cast<int64_t>(weights.num_files());
+  std::set<std::string> dtypes;
+  AUTOSP_ASSIGN_OR_RETURN(load.ignored, runtime::StreamParameters(
+                                            weights, expected, [&](size_t i, const at::Tensor& t) {
+                                              dtypes.insert(c10::toString(t.scalar_type()));
+                                              load.bytes += static_cast<int64_t>(t.nbytes());
+                                              ++load.tensors;
+                                              return optimizer_->SetParameter(i, t);
+                                            }));
+  load.dtypes = fmt::format("{}", fmt::join(dtypes, ", "));
+  return load;
 }
 
 Status Engine::LoadState(const std::map<std::string, at::Tensor>& weights,

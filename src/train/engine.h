@@ -89,6 +89,17 @@ struct OptimizerStepResult {
   double next_loss_scale = 0;  ///< fp16: the scale the next one uses
 };
 
+/// What Engine::LoadPretrained read.
+struct PretrainedLoad {
+  std::string path;
+  int64_t files = 0;    ///< safetensors files (shards)
+  int64_t tensors = 0;  ///< parameters set
+  int64_t bytes = 0;    ///< bytes read, as stored
+  std::string dtypes;   ///< the stored dtypes, e.g. "BFloat16"
+  /// Stored tensors skipped as HF buffers or a tied lm_head.
+  std::vector<std::string> ignored;
+};
+
 class Engine {
  public:
   /// deepspeed.initialize: checks the config against the world (SP divides
@@ -165,6 +176,13 @@ class Engine {
   /// The full fp32 master weights by HF name (what a checkpoint keeps). A
   /// collective over the world at ZeRO stage >= 1.
   StatusOr<std::vector<std::pair<std::string, at::Tensor>>> GatherMasterWeights();
+  /// Sets every parameter from an HF model folder (or one .safetensors
+  /// file), strictly (runtime/hf_weights.h): one tensor in memory at a time,
+  /// converted to the compute dtype and into this rank's part of the fp32
+  /// master. The moments stay zero and the step count 0: a fresh start from
+  /// pretrained weights. Every rank calls it (no collective).
+  /// With `config.pretrained` set, Compile leaves the parameters at zero for this.
+  StatusOr<PretrainedLoad> LoadPretrained(const std::string& path);
   /// Replaces the weights (by HF name, any float dtype), the optimizer
   /// moments and the step count. Errors name a missing or misshaped tensor.
   /// `step` is the global step, `skipped` how many of them changed nothing

@@ -193,6 +193,10 @@ Status WriteCheckpointFiles(Engine& engine, const TrainerState& state, const fs:
   if (options.fail_after_weights) {
     return Status(StatusCode::kUnavailable, "injected failure after writing the weights");
   }
+  // The HF config as the user wrote it: `autosp export` makes an HF folder of it.
+  if (const auto& model = engine.model_config(); model && !model->source_json.empty()) {
+    AUTOSP_RETURN_IF_ERROR(WriteFileAtomically((tmp / "config.json").string(), model->source_json));
+  }
   std::vector<std::pair<std::string, at::Tensor>> opt;
   opt.emplace_back("rng_state.cpu", at::detail::getDefaultCPUGenerator().get_state());
   AUTOSP_RETURN_IF_ERROR(runtime::SaveSafetensors((tmp / "optimizer.safetensors").string(), opt));
@@ -283,6 +287,11 @@ Status WriteManifest(const fs::path& tmp, const ZeroLayout& layout,
   for (const char* name : {"model.safetensors", "optimizer.safetensors", "trainer_state.json"}) {
     AUTOSP_ASSIGN_OR_RETURN(FileRecord r, RecordFile(tmp / name));
     files[name] = RecordJson(r);
+  }
+  std::error_code ec;
+  if (fs::exists(tmp / "config.json", ec)) {
+    AUTOSP_ASSIGN_OR_RETURN(FileRecord r, RecordFile(tmp / "config.json"));
+    files["config.json"] = RecordJson(r);
   }
   for (int64_t part = 0; part < layout.parts; ++part) {
     auto it = shards.find(part);
@@ -448,7 +457,7 @@ StatusOr<std::vector<std::string>> RecoverSaveDirectory(const std::string& dir) 
   return log;
 }
 
-StatusOr<LoadedSnapshot> LoadSnapshot(const std::string& path) {
+StatusOr<std::string> ResolveCheckpointStep(const std::string& path) {
   fs::path step_dir(path);
   std::error_code ec;
   if (fs::exists(step_dir / "latest", ec)) {
@@ -461,10 +470,26 @@ StatusOr<LoadedSnapshot> LoadSnapshot(const std::string& path) {
       return NotFound("{}/latest names {}, which is missing or incomplete", path, name);
     }
   }
-  const fs::path state_path = step_dir / "trainer_state.json";
   if (!IsCompleteStep(step_dir)) {
     return NotFound("{} is not a checkpoint (no trainer_state.json, no latest)", path);
   }
+  return step_dir.string();
+}
+
+StatusOr<bool> VerifyCheckpoint(const std::string& step_dir) {
+  std::error_code ec;
+  if (!fs::exists(fs::path(step_dir) / kManifestName, ec)) return false;
+  AUTOSP_RETURN_IF_ERROR(
+      VerifyManifest(step_dir, {"model.safetensors", "optimizer.safetensors", "trainer_state.json"})
+          .status());
+  return true;
+}
+
+StatusOr<LoadedSnapshot> LoadSnapshot(const std::string& path) {
+  AUTOSP_ASSIGN_OR_RETURN(const std::string resolved, ResolveCheckpointStep(path));
+  const fs::path step_dir(resolved);
+  std::error_code ec;
+  const fs::path state_path = step_dir / "trainer_state.json";
   // Checksums first: nothing of a corrupt checkpoint is parsed or trained on.
   std::optional<std::set<std::string>> listed;
   if (fs::exists(step_dir / kManifestName, ec)) {

@@ -17,6 +17,8 @@
 //                                          ("optimizer_shards": numel, world,
 //                                          parts, bucket)
 //
+//   DIR/step-000005/config.json            the model's HF config.json as written
+//                                          (zoo models; `autosp export` uses it)
 //   DIR/step-000005/manifest.json          written last: each file's size and
 //                                          XXH3-64, and each tensor's
 //                                          ("autosp-checkpoint/1")
@@ -99,6 +101,14 @@ StatusOr<std::string> SaveSnapshot(Engine& engine, const TrainerState& state,
 /// the manifest's size and checksum before it is parsed, and every tensor
 /// for NaN/infinity; errors name the file and the tensor.
 StatusOr<LoadedSnapshot> LoadSnapshot(const std::string& path);
+
+/// The step-N directory `path` names (a step directory, or a save directory's
+/// `latest`, as LoadSnapshot resolves it).
+StatusOr<std::string> ResolveCheckpointStep(const std::string& path);
+
+/// Checks every file of the step directory against its manifest. false: no
+/// manifest (an older checkpoint), nothing verified.
+StatusOr<bool> VerifyCheckpoint(const std::string& step_dir);
 
 /// Start-up repair of a save directory after killed runs (world rank 0,
 /// before anything reads it): puts back a step a killed re-save moved

@@ -129,6 +129,25 @@ StatusOr<TrainReport> RunTraining(const DsConfig& config, const TrainOptions& op
       return Status(StatusCode::kUnavailable, "rank 0 could not repair the save directory");
     }
   }
+  if (!config.pretrained.empty() && options.resume_from.empty()) {
+    // Every rank reads the folder; they agree on the outcome so that none
+    // goes on to a collective the others will never join.
+    StatusOr<PretrainedLoad> load = engine->LoadPretrained(config.pretrained);
+    at::Tensor failed = at::tensor({load.ok() ? int64_t{0} : int64_t{1}}, at::kLong);
+    AUTOSP_RETURN_IF_ERROR(engine->mesh().world->TryAllReduce(failed, runtime::ReduceOp::kSum));
+    if (!load.ok()) return load.status().WithContext("model.pretrained");
+    if (failed.item<int64_t>() != 0) {
+      return Status(StatusCode::kUnavailable, "another rank could not load model.pretrained");
+    }
+    say(fmt::format("weights: {} ({} tensors in {} file{}, {} stored as {}; fp32 master){}",
+                    load->path, load->tensors, load->files, load->files == 1 ? "" : "s",
+                    FormatBytes(static_cast<double>(load->bytes)), load->dtypes,
+                    load->ignored.empty() ? std::string()
+                                          : fmt::format(" | ignored {} HF buffer(s) / tied head",
+                                                        load->ignored.size())));
+  } else if (!config.pretrained.empty()) {
+    say("weights: from the checkpoint (resuming); model.pretrained is not read");
+  }
   TrainerState state;
   if (!options.resume_from.empty()) {
     AUTOSP_ASSIGN_OR_RETURN(LoadedSnapshot ckpt, LoadSnapshot(options.resume_from));

@@ -325,6 +325,38 @@ StatusOr<at::Tensor> ZeroOptimizer::FlatFrom(const std::map<std::string, at::Ten
   return full;
 }
 
+Status ZeroOptimizer::SetParameter(size_t index, const at::Tensor& value) {
+  if (index >= names_.size()) {
+    return InvalidArgument("parameter index {} is out of range ({} parameters)", index,
+                           names_.size());
+  }
+  if (!value.is_floating_point()) {
+    return InvalidArgument("parameter \"{}\" given dtype {}, expected a float type", names_[index],
+                           c10::toString(value.scalar_type()));
+  }
+  if (value.sizes() != at::IntArrayRef(shapes_[index])) {
+    return InvalidArgument("parameter \"{}\" given shape {}, the model has {}", names_[index],
+                           fmt::join(value.sizes(), "x"), fmt::join(shapes_[index], "x"));
+  }
+  params_[index].copy_(value);
+  if (MasterIsWorkingCopy()) return Status::Ok();
+  // The master holds, per bucket, this part's chunk [begin + part * c, + c)
+  // of the flat layout at shard_offset; copy the overlap with this parameter.
+  const at::Tensor flat = value.reshape({-1});
+  const int64_t lo = offsets_[index];
+  const int64_t hi = lo + flat.numel();
+  for (const Bucket& b : buckets_) {
+    const int64_t c = chunk(b);
+    const int64_t chunk_lo = b.begin + part_index() * c;
+    const int64_t from = std::max(lo, chunk_lo);
+    const int64_t to = std::min(hi, chunk_lo + c);
+    if (from >= to) continue;
+    master_.slice(0, b.shard_offset + (from - chunk_lo), b.shard_offset + (to - chunk_lo))
+        .copy_(flat.slice(0, from - lo, to - lo));
+  }
+  return Status::Ok();
+}
+
 ZeroLayout ZeroOptimizer::layout() const {
   return {numel_, world_->size(), parts(), bucket_};
 }
@@ -379,6 +411,17 @@ StatusOr<std::map<std::string, at::Tensor>> ZeroOptimizer::AssembleMoments(
 Status ZeroOptimizer::LoadState(const std::map<std::string, at::Tensor>& weights,
                                 const std::map<std::string, at::Tensor>& state, int64_t step) {
   if (step < 0) return InvalidArgument("optimizer step {} is negative", step);
+  std::vector<std::string> unexpected;
+  for (const auto& [name, t] : weights) {
+    if (std::find(names_.begin(), names_.end(), name) == names_.end()) {
+      unexpected.push_back("\"" + name + "\"");
+    }
+  }
+  if (!unexpected.empty()) {
+    return InvalidArgument("checkpoint weights hold {} tensor{} the model does not have: {}",
+                           unexpected.size(), unexpected.size() > 1 ? "s" : "",
+                           fmt::join(unexpected, ", "));
+  }
   AUTOSP_ASSIGN_OR_RETURN(at::Tensor w, FlatFrom(weights, "", "checkpoint weights"));
   AUTOSP_ASSIGN_OR_RETURN(at::Tensor m, FlatFrom(state, "exp_avg.", "optimizer state"));
   AUTOSP_ASSIGN_OR_RETURN(at::Tensor v, FlatFrom(state, "exp_avg_sq.", "optimizer state"));

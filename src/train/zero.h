@@ -162,6 +162,12 @@ class ZeroOptimizer {
   Status LoadState(const std::map<std::string, at::Tensor>& weights,
                    const std::map<std::string, at::Tensor>& state, int64_t step);
 
+  /// Sets parameter `index` (any float dtype, its shape) in the working copy
+  /// and in this rank's part of the fp32 master, leaving the moments alone:
+  /// pretrained weights streamed in one tensor at a time. Local (no
+  /// collective): every rank is given every tensor and keeps its part.
+  Status SetParameter(size_t index, const at::Tensor& value);
+
  private:
   ZeroOptimizer() = default;
   struct Bucket {

@@ -360,6 +360,41 @@ TEST(ZeroOptimizerTest, ANonFiniteGradientIsSkippedNamingTheFirstParameter) {
   });
 }
 
+// Pretrained weights are streamed in one parameter at a time: each rank sets
+// the working copy and its own part of the fp32 master, wherever the
+// parameter's elements fall among the buckets (ZeRO-1 over 3 ranks, buckets
+// smaller than a parameter, bf16 working copies). The master must hold the
+// fp32 values exactly, not the bf16 rounding.
+TEST(ZeroOptimizerTest, SetParameterFillsTheWorkingCopyAndThisRanksMasterPart) {
+  RunRanks(3, [&](runtime::CommWorld& world) {
+    std::unique_ptr<runtime::Communicator> comm = world.World();
+    std::vector<at::Tensor> init = {at::zeros({5, 7}), at::zeros({30}), at::zeros({3, 3})};
+    ZeroOptions options;
+    options.stage = 1;
+    options.bucket_elements = 8;
+    options.param_dtype = at::kBFloat16;
+    options.grad_dtype = at::kBFloat16;
+    options.comm_dtype = at::kBFloat16;
+    auto zero =
+        ZeroOptimizer::Create(init, {"a", "b", "c"}, OptimizerConfig{}, options, comm.get());
+    ASSERT_TRUE(zero.ok()) << zero.status().ToString();
+    at::manual_seed(5);  // the same values on every rank
+    std::vector<at::Tensor> values;
+    for (const at::Tensor& t : init) values.push_back(at::randn(t.sizes()) * 3 + 0.123456789);
+    for (size_t i = 0; i < values.size(); ++i) {
+      ASSERT_TRUE((*zero)->SetParameter(i, values[i]).ok());
+      EXPECT_TRUE(at::equal((*zero)->params()[i], values[i].to(at::kBFloat16)));
+    }
+    auto master = (*zero)->GatherMasterWeights();
+    ASSERT_TRUE(master.ok()) << master.status().ToString();
+    for (size_t i = 0; i < values.size(); ++i) {
+      EXPECT_TRUE(at::equal((*master)[i].second, values[i])) << (*master)[i].first;
+    }
+    Status bad = (*zero)->SetParameter(1, at::zeros({31}));
+    EXPECT_EQ(bad.message(), "parameter \"b\" given shape 31, the model has 30");
+  });
+}
+
 TEST(TrainerTest, GradientAccumulationEqualsALargerMicroBatch) {
   TrainOptions big = Opts(3, TempDir("big").string());
   TrainOptions acc = Opts(3, TempDir("acc").string());
@@ -542,6 +577,41 @@ TEST(SnapshotTest, CorruptionIsNamedByFileAndTensorBeforeAnythingIsTrained) {
       << error();
   restore();
   EXPECT_EQ(error(), "ok");
+}
+
+// Resuming is strict too: a checkpoint whose weights hold a tensor the model
+// does not have (a Qwen3 checkpoint's q/k norms resumed as Llama) is refused,
+// naming it, where it used to be dropped silently. Each step also keeps the
+// model's HF config (for `autosp export`), listed in the manifest.
+TEST(SnapshotTest, ResumeRefusesWeightsTheModelDoesNotHave) {
+  const std::string dir = TempDir("strict_resume").string();
+  const DsConfig c = Parse(Config(R"("train_micro_batch_size_per_gpu": 2)"));
+  TrainReport r = Train(c, 1, Opts(1, dir));
+  ASSERT_TRUE(fs::exists(r.last_checkpoint + "/config.json"));
+  {
+    const nlohmann::json m =
+        nlohmann::json::parse(std::ifstream(r.last_checkpoint + "/manifest.json"));
+    EXPECT_TRUE(m["files"].contains("config.json"));
+    auto reparsed = frontend::LoadModelConfig(r.last_checkpoint + "/config.json");
+    ASSERT_TRUE(reparsed.ok()) << reparsed.status().ToString();
+    EXPECT_EQ(reparsed->hidden_size, c.model->hidden_size);
+  }
+  const std::string model = r.last_checkpoint + "/model.safetensors";
+  auto weights = runtime::LoadSafetensors(model);
+  ASSERT_TRUE(weights.ok());
+  std::vector<std::pair<std::string, at::Tensor>> edited(weights->begin(), weights->end());
+  edited.emplace_back("model.layers.0.self_attn.q_norm.weight", at::ones({16}));
+  ASSERT_TRUE(runtime::SaveSafetensors(model, edited).ok());
+  fs::remove(r.last_checkpoint + "/manifest.json");  // as a checkpoint from before manifests
+  TrainOptions resume = Opts(2, "");
+  resume.resume_from = dir;
+  auto resumed = RunTraining(c, resume, nullptr, nullptr);
+  ASSERT_FALSE(resumed.ok());
+  EXPECT_NE(
+      resumed.status().message().find("checkpoint weights hold 1 tensor the model does not have: "
+                                      "\"model.layers.0.self_attn.q_norm.weight\""),
+      std::string::npos)
+      << resumed.status().message();
 }
 
 // keep_last_n: only the newest checkpoints stay; `latest` names the last.
@@ -823,6 +893,37 @@ TEST(TrainerTest, EveryPackingModeTrainsAndNoPackingIgnoresThePadding) {
   }
   EXPECT_EQ(results[0].first, results[1].first);
   EXPECT_EQ(results[0].second, results[1].second);
+}
+
+// "model": {"pretrained": DIR} reads DIR/config.json as the model; a folder
+// given where a config file goes says which of the two the user may mean.
+TEST(DsConfigTest, PretrainedModelFolder) {
+  const fs::path dir = TempDir("pretrained_cfg");
+  fs::create_directories(dir / "hf");
+  std::ofstream(dir / "hf" / "config.json") << R"({"architectures": ["LlamaForCausalLM"],
+      "vocab_size": 64, "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
+      "num_attention_heads": 2, "max_position_embeddings": 64})";
+  auto c = ParseDsConfig(R"({"train_batch_size": 2, "model": {"pretrained": "hf"}})", "ds.json",
+                         dir.string());
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->pretrained, (dir / "hf").string());
+  EXPECT_EQ(c->model_path, (dir / "hf" / "config.json").string());
+  ASSERT_TRUE(c->model.has_value());
+  EXPECT_EQ(c->model->hidden_size, 16);
+  auto folder = ParseDsConfig(R"({"train_batch_size": 2, "model": "hf"})", "ds.json", dir.string());
+  ASSERT_FALSE(folder.ok());
+  EXPECT_EQ(folder.status().message(),
+            "ds.json: \"model\" = \"hf\": \"hf\" is a folder: give its config.json for the "
+            "architecture alone, or {\"pretrained\": \"hf\"} to start from its weights");
+  auto extra = ParseDsConfig(R"({"train_batch_size": 2, "model": {"pretrained": "hf", "x": 1}})",
+                             "ds.json", dir.string());
+  ASSERT_FALSE(extra.ok());
+  EXPECT_NE(extra.status().message().find("takes one key"), std::string::npos);
+  auto missing = ParseDsConfig(R"({"train_batch_size": 2, "model": {"pretrained": "nope"}})",
+                               "ds.json", dir.string());
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("ds.json: \"model.pretrained\""), std::string::npos)
+      << missing.status().message();
 }
 
 TEST(DsConfigTest, BatchArithmeticErrorsShowTheArithmetic) {
