@@ -148,16 +148,18 @@ int main(int argc, char** argv) {
   if (!engine.ok()) return Fail(engine.status());
   if (auto s = (*engine)->Compile(); !s.ok()) return Fail(s);
 
-  auto data = autosp::train::PackedDataset::Create(autosp::train::EmbeddedCorpusTokens(), 128, false);
+  // TinyGpt takes no segment ids: documents packed with attention across them.
+  auto data = autosp::train::PackedDataset::Create(autosp::train::EmbeddedCorpusTokens(), 128,
+                                                   autosp::train::PackingMode::kConcat);
   if (!data.ok()) return Fail(data.status());
   const autosp::train::BatchPlan& plan = (*engine)->batch_plan();
   const bool printer = env->rank == 0;
   double first = 0, last = 0;
   for (int64_t step = 0; step < steps; ++step) {
-    at::Tensor ids, labels;
-    data->Batch((step * plan.dp + (*engine)->dp_index()) * plan.micro_batch, plan.micro_batch, &ids,
-                &labels);
-    auto inputs = (*engine)->PrepareAutoSpInputs(ids, labels);  // this rank's sequence shard
+    autosp::train::SampleBatch batch =
+        data->Batch((step * plan.dp + (*engine)->dp_index()) * plan.micro_batch, plan.micro_batch);
+    auto inputs =
+        (*engine)->PrepareAutoSpInputs(batch.input_ids, batch.labels);  // this rank's shard
     if (!inputs.ok()) return Fail(inputs.status());
     auto loss = (*engine)->Step(*inputs);                       // forward + backward
     if (!loss.ok()) return Fail(loss.status());

@@ -1,5 +1,6 @@
 // Reverse mode in three steps:
-//   Step 1: rewrite attention on the gradient path into sdpa_forward (out, lse);
+//   Step 1: rewrite attention on the gradient path into sdpa_forward (out, lse)
+//           (segmented_attention into segmented_sdpa_forward);
 //   Step 2: find the values whose gradient is needed: reachable from a
 //           parameter and reaching the loss;
 //   Step 3: walk the node list backwards from the loss, calling each op's
@@ -30,12 +31,15 @@ bool IsFloat(const Value* v) { return ir::IsFloatingPoint(v->dtype()); }
 // Step 1.
 Status RewriteAttentionForTraining(Graph& graph, const std::unordered_set<const Value*>& active) {
   for (Node* node : graph.NodeList()) {
-    if (node->kind() != OpKind::kScaledDotProductAttention || !active.count(node->result(0))) {
+    const bool segmented = node->kind() == OpKind::kSegmentedAttention;
+    if ((node->kind() != OpKind::kScaledDotProductAttention && !segmented) ||
+        !active.count(node->result(0))) {
       continue;
     }
     ir::GraphBuilder b(graph, ir::InsertPoint::After(node));
     AUTOSP_ASSIGN_OR_RETURN(
-        Node * fwd, b.Create(OpKind::kSdpaForward, node->operands(), node->attrs(), node->loc()));
+        Node * fwd, b.Create(segmented ? OpKind::kSegmentedSdpaForward : OpKind::kSdpaForward,
+                             node->operands(), node->attrs(), node->loc()));
     fwd->result(0)->set_name(node->result(0)->name());
     fwd->result(1)->set_name(node->result(0)->name().empty() ? "lse"
                                                              : node->result(0)->name() + "_lse");

@@ -1,6 +1,6 @@
-// `autosp explain --model CONFIG.json --sp N [--backward]`: the per-rank graph
-// that sequence parallelism makes of a model, and a summary of its
-// collectives with their bytes per step as functions of B and S.
+// `autosp explain --model CONFIG.json --sp N [--backward] [--packing MODE]`:
+// the per-rank graph that sequence parallelism makes of a model, and a summary
+// of its collectives with their bytes per step as functions of B and S.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -22,6 +22,7 @@ struct ExplainArgs {
   bool backward = false;
   bool summary_only = false;
   bool no_fuse_lm_head = false;
+  std::string packing = "isolated";  // as autosp.packing: isolated traces segment ids
 };
 
 [[noreturn]] void Fail(int code, const std::string& message) {
@@ -32,7 +33,9 @@ struct ExplainArgs {
 void Explain(const ExplainArgs& args) {
   auto config = frontend::LoadModelConfig(args.model);
   if (!config.ok()) Fail(2, config.status().message());
-  auto model = frontend::BuildCausalLm(*config);
+  frontend::CausalLmOptions trace;
+  trace.segment_ids_input = args.packing == "isolated";
+  auto model = frontend::BuildCausalLm(*config, trace);
   if (!model.ok()) Fail(2, model.status().message());
   ir::Graph& graph = *model->graph;
   passes::TrainingPipelineOptions lower;
@@ -61,6 +64,16 @@ void Explain(const ExplainArgs& args) {
     std::printf("# %-14s %6d  total %s; e.g. %s\n", name.c_str(), total.first,
                 total.second.ToString().c_str(), each[name].front().c_str());
   }
+  std::map<std::string, int> attention;
+  for (const ir::Node* n : graph.nodes()) {
+    if (n->def().traits.sequence_mixing) ++attention[std::string(n->op_name())];
+  }
+  std::printf("# attention (packing %s):", args.packing.c_str());
+  for (const auto& [name, count] : attention) std::printf(" %s x %d", name.c_str(), count);
+  if (trace.segment_ids_input) {
+    std::printf("; per document, segment_ids i64[B, S] replicated on every rank (no [S, S] mask)");
+  }
+  std::printf("\n");
 }
 
 }  // namespace
@@ -77,6 +90,11 @@ void AddExplainCommand(CLI::App& app) {
   cmd->add_flag("--summary-only", args->summary_only, "Only the collectives summary");
   cmd->add_flag("--no-fuse-lm-head", args->no_fuse_lm_head,
                 "Keep the [B, S, V] logits (no fuse-lm-head-loss pass)");
+  cmd->add_option("--packing", args->packing,
+                  "isolated (attention within documents, from segment ids), concat or none, as "
+                  "autosp.packing")
+      ->check(CLI::IsMember({"isolated", "concat", "none"}))
+      ->capture_default_str();
   cmd->callback([args] { Explain(*args); });
 }
 

@@ -48,6 +48,7 @@ struct PlanArgs {
   double link_gbps = 0;
   int cpu_threads = 1;
   bool no_fuse_lm_head = false;  // --no-fuse-lm-head: the unfused linear + cross_entropy
+  std::string packing = "isolated";  // as autosp.packing: isolated = segmented attention
 };
 
 [[noreturn]] void Fail(int code, const std::string& message) {
@@ -100,7 +101,9 @@ StatusOr<PolicyPlan> TryBuildPlan(const frontend::ModelConfig& config, const Pla
                                   int64_t budget = 0, ir::DimBindings budget_bindings = {}) {
   const auto start = std::chrono::steady_clock::now();
   // Traced in fp32 and lowered by the mixed-precision pass, as the trainer does.
-  AUTOSP_ASSIGN_OR_RETURN(frontend::TracedModel model, frontend::BuildCausalLm(config, {}));
+  frontend::CausalLmOptions trace;
+  trace.segment_ids_input = a.packing == "isolated";
+  AUTOSP_ASSIGN_OR_RETURN(frontend::TracedModel model, frontend::BuildCausalLm(config, trace));
   PolicyPlan p;
   p.policy = std::string(passes::CheckpointPolicyName(policy)) + (budget > 0 ? "+budget" : "");
   p.graph = std::move(model.graph);
@@ -393,6 +396,10 @@ void AddPlanCommand(CLI::App& app) {
   cmd->add_option("--gemm-tflops", args->gemm_tflops, "override the GEMM rate");
   cmd->add_option("--hbm-gbps", args->hbm_gbps, "override the HBM bandwidth");
   cmd->add_option("--link-gbps", args->link_gbps, "override the NVLink all-to-all bandwidth");
+  cmd->add_option("--packing", args->packing,
+                  "isolated (segmented attention), concat or none, as autosp.packing")
+      ->check(CLI::IsMember({"isolated", "concat", "none"}))
+      ->capture_default_str();
   cmd->add_flag("--no-fuse-lm-head", args->no_fuse_lm_head,
                 "Keep the [B, S, V] logits (no fuse-lm-head-loss pass)");
   cmd->add_option("--cpu-threads", args->cpu_threads,

@@ -320,6 +320,19 @@ Tensor ScaledDotProductAttention(const Tensor& q, const Tensor& k, const Tensor&
   AttributeMap attrs;
   if (options.causal) attrs.Set("causal", Attribute::Bool(true));
   if (options.scale.has_value()) attrs.Set("scale", Attribute::Float(*options.scale));
+  if (options.segment_ids.has_value()) {
+    if (options.mask.has_value() || options.sliding_window > 0) {
+      AUTOSP_CHECK(q.defined(), "attention on an undefined Tensor");
+      q.tracer()->RecordError(
+          "segmented_attention",
+          Unimplemented("segment_ids together with {} is not supported",
+                        options.mask.has_value() ? "a mask" : "a sliding window"),
+          loc);
+      return Tensor::Poison(q.tracer());
+    }
+    operands.push_back(*options.segment_ids);
+    return Op(OpKind::kSegmentedAttention, std::move(operands), std::move(attrs), loc);
+  }
   if (options.sliding_window > 0) {
     if (!HasAttr(OpKind::kScaledDotProductAttention, "sliding_window")) {
       AUTOSP_CHECK(q.defined(), "attention on an undefined Tensor");

@@ -145,9 +145,16 @@ struct SdpaOptions {
   /// i - window < j <= i. 0: none. Recorded as attribute `sliding_window` when
   /// the IR's sdpa op declares it; until then a window is an Unimplemented error.
   int64_t sliding_window = 0;
+  /// Packed documents: integer [B, S] (Sq = Sk = S), the document of each
+  /// token. A query attends only to keys of its own document (a maximal run
+  /// of equal ids), as HF's packed SFT and Megatron's reset_attention_mask
+  /// do; recorded as `segmented_attention`, which never builds an [S, S]
+  /// mask. Not together with `mask` or `sliding_window`.
+  std::optional<Tensor> segment_ids = std::nullopt;
 };
 /// softmax(q k^T * scale [+ mask | causal]) v with q [B, Hq, Sq, D],
-/// k [B, Hkv, Sk, D], v [B, Hkv, Sk, Dv] -> [B, Hq, Sq, Dv].
+/// k [B, Hkv, Sk, D], v [B, Hkv, Sk, Dv] -> [B, Hq, Sq, Dv]; per document
+/// with options.segment_ids.
 Tensor ScaledDotProductAttention(const Tensor& q, const Tensor& k, const Tensor& v,
                                  const SdpaOptions& options = {},
                                  std::source_location loc = std::source_location::current());

@@ -11,8 +11,8 @@
 namespace autosp::ir {
 namespace {
 
-constexpr std::array<std::string_view, 6> kRoleNames = {
-    "parameter", "input_ids", "labels", "position_ids", "attention_mask", "other"};
+constexpr std::array<std::string_view, 7> kRoleNames = {
+    "parameter", "input_ids", "labels", "position_ids", "attention_mask", "segment_ids", "other"};
 
 constexpr int64_t kOrderGap = int64_t{1} << 20;
 

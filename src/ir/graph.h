@@ -46,10 +46,12 @@ enum class InputRole : uint8_t {
   kLabels,         ///< target ids [B, S]
   kPositionIds,    ///< positions [B, S] or [S]
   kAttentionMask,  ///< attention mask
+  kSegmentIds,     ///< document of each token [B, S] (packed sequences); never sharded
   kOther,          ///< anything else (activations fed in, buffers)
 };
 
-/// "parameter", "input_ids", "labels", "position_ids", "attention_mask", "other".
+/// "parameter", "input_ids", "labels", "position_ids", "attention_mask",
+/// "segment_ids", "other".
 std::string_view InputRoleName(InputRole role);
 /// Inverse of InputRoleName.
 std::optional<InputRole> ParseInputRole(std::string_view name);

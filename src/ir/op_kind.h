@@ -51,6 +51,7 @@ namespace autosp::ir {
   /* attention (ops/attention.cc) */                         \
   X(kApplyRope, "apply_rope")                                \
   X(kScaledDotProductAttention, "scaled_dot_product_attention") \
+  X(kSegmentedAttention, "segmented_attention")              \
   /* tensor creation (ops/creation.cc) */                    \
   X(kFull, "full")                                           \
   X(kArange, "arange")                                       \
@@ -73,6 +74,8 @@ namespace autosp::ir {
   X(kLmHeadCrossEntropyBackward, "lm_head_cross_entropy_backward") \
   X(kSdpaForward, "sdpa_forward")                            \
   X(kSdpaBackward, "sdpa_backward")                          \
+  X(kSegmentedSdpaForward, "segmented_sdpa_forward")         \
+  X(kSegmentedSdpaBackward, "segmented_sdpa_backward")       \
   X(kSliceBackward, "slice_backward")                        \
   X(kSumToShape, "sum_to_shape")                             \
   X(kMeanBackward, "mean_backward")

@@ -594,7 +594,8 @@ class Parser {
               tok_.kind == Tok::kIdent ? ParseInputRole(tok_.text) : std::nullopt;
           if (!r) {
             return Expected(
-                "a role (parameter, input_ids, labels, position_ids, attention_mask, other)");
+                "a role (parameter, input_ids, labels, position_ids, attention_mask, segment_ids, "
+                "other)");
           }
           role = *r;
           Advance();

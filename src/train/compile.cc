@@ -22,6 +22,7 @@ StatusOr<CompiledStep> CompileCausalLm(const frontend::ModelConfig& config,
   frontend::CausalLmOptions trace;
   trace.attention_mask_input = options.attention_mask_input;
   trace.mask_pad_token = options.mask_pad_token;
+  trace.segment_ids_input = options.segment_ids_input;
   AUTOSP_ASSIGN_OR_RETURN(step.model, frontend::BuildCausalLm(config, trace));
   return CompileTracedModel(std::move(step.model), options);
 }
@@ -72,13 +73,10 @@ StatusOr<CompiledStep> CompileTracedModel(frontend::TracedModel model,
   return step;
 }
 
-StatusOr<std::vector<at::Tensor>> CompiledStep::Run(const std::vector<at::Tensor>& params,
-                                                    const at::Tensor& input_ids,
-                                                    const at::Tensor& labels,
-                                                    const at::Tensor& position_ids,
-                                                    const at::Tensor& attention_mask,
-                                                    const runtime::OutputSink& sink,
-                                                    double loss_scale) {
+StatusOr<std::vector<at::Tensor>> CompiledStep::Run(
+    const std::vector<at::Tensor>& params, const at::Tensor& input_ids, const at::Tensor& labels,
+    const at::Tensor& position_ids, const at::Tensor& attention_mask,
+    const runtime::OutputSink& sink, double loss_scale, const at::Tensor& segment_ids) {
   if (params.size() != model.num_parameters) {
     return InvalidArgument("expected {} parameter tensors, got {}", model.num_parameters,
                            params.size());
@@ -93,6 +91,16 @@ StatusOr<std::vector<at::Tensor>> CompiledStep::Run(const std::vector<at::Tensor
       return InvalidArgument("this model takes an attention_mask input; none was given");
     }
     inputs[model.attention_mask_index] = attention_mask;
+  }
+  if (model.segment_ids_index != static_cast<size_t>(-1)) {
+    if (!segment_ids.defined()) {
+      return InvalidArgument(
+          "this model takes a segment_ids input (packed documents); none was "
+          "given");
+    }
+    inputs[model.segment_ids_index] = segment_ids;
+  } else if (segment_ids.defined()) {
+    return InvalidArgument("segment_ids given to a model compiled without a segment_ids input");
   }
   if (grads.loss_scale_input) {
     inputs[*grads.loss_scale_input] = at::scalar_tensor(loss_scale, at::kFloat);

@@ -33,6 +33,9 @@ struct CompileOptions {
   bool attention_mask_input = false;
   /// >= 0: the model computes its padding mask as input_ids != this id.
   int64_t mask_pad_token = -1;
+  /// The model takes a segment_ids [B, S] input (isolated packing: attention
+  /// within documents) — see frontend::CausalLmOptions::segment_ids_input.
+  bool segment_ids_input = false;
   /// Activation checkpointing policy as the config writes it ("none", "full"
   /// or "sac"; passes::ParseCheckpointPolicy); anything but "none" runs the
   /// checkpoint pass after autodiff.
@@ -85,13 +88,15 @@ struct CompiledStep {
 
   /// Runs one step; `params` in ModelParameters order, the data inputs are
   /// this rank's shard ([B, S/sp]). Returns the graph outputs: loss first,
-  /// then one gradient per parameter (all-reduced over SP).
+  /// then one gradient per parameter (all-reduced over SP). segment_ids, for
+  /// a model that takes them, is the whole sequence's [B, S] on every rank.
   StatusOr<std::vector<at::Tensor>> Run(const std::vector<at::Tensor>& params,
                                         const at::Tensor& input_ids, const at::Tensor& labels,
                                         const at::Tensor& position_ids,
                                         const at::Tensor& attention_mask = at::Tensor(),
                                         const runtime::OutputSink& sink = {},
-                                        double loss_scale = 1.0);
+                                        double loss_scale = 1.0,
+                                        const at::Tensor& segment_ids = at::Tensor());
 };
 
 /// Compiles `config` for training: BuildCausalLm, then the lowering pipeline

@@ -122,46 +122,85 @@ Status WriteTokenFile(const std::string& path, const TokenData& data) {
   return WriteFileAtomically(path, out);
 }
 
-StatusOr<PackedDataset> PackedDataset::Create(TokenData data, int64_t seq_len,
-                                              bool mask_boundaries) {
+StatusOr<PackedDataset> PackedDataset::Create(TokenData data, int64_t seq_len, PackingMode mode,
+                                              int64_t pad_token_id) {
   AUTOSP_CHECK(seq_len >= 1, "seq_len {} < 1", seq_len);
   const int64_t n = static_cast<int64_t>(data.tokens.size());
+  PackedDataset ds;
+  ds.seq_len_ = seq_len;
+  ds.mode_ = mode;
+  ds.pad_token_id_ = pad_token_id;
+  // Document d covers [doc_starts[d], doc_starts[d + 1]) (the last up to n).
+  auto doc_end = [&](size_t d) {
+    return d + 1 < data.doc_starts.size() ? data.doc_starts[d + 1] : n;
+  };
+  if (mode == PackingMode::kNone) {
+    for (size_t d = 0; d < data.doc_starts.size(); ++d) {
+      if (doc_end(d) - data.doc_starts[d] >= 2) ds.samples_.push_back(static_cast<int64_t>(d));
+    }
+    if (ds.samples_.empty()) {
+      return InvalidArgument(
+          "the corpus has no document of 2 tokens or more (\"autosp.packing\": "
+          "\"none\" trains on one document per sample)");
+    }
+    ds.num_samples_ = static_cast<int64_t>(ds.samples_.size());
+    ds.data_ = std::move(data);
+    return ds;
+  }
   if (n < seq_len + 1) {
     return InvalidArgument("the corpus has {} tokens, fewer than one sequence of {} + 1", n,
                            seq_len);
   }
-  PackedDataset ds;
-  ds.seq_len_ = seq_len;
   ds.num_samples_ = (n - 1) / seq_len;
-  ds.mask_boundaries_ = mask_boundaries;
-  if (mask_boundaries) {
-    ds.doc_of_.resize(static_cast<size_t>(n));
-    size_t d = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      while (d + 1 < data.doc_starts.size() && data.doc_starts[d + 1] <= i) ++d;
-      ds.doc_of_[static_cast<size_t>(i)] = static_cast<int64_t>(d);
-    }
+  ds.doc_of_.resize(static_cast<size_t>(n));
+  size_t d = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    while (d + 1 < data.doc_starts.size() && data.doc_starts[d + 1] <= i) ++d;
+    ds.doc_of_[static_cast<size_t>(i)] = static_cast<int64_t>(d);
   }
   ds.data_ = std::move(data);
   return ds;
 }
 
-void PackedDataset::Batch(int64_t first, int64_t count, at::Tensor* input_ids,
-                          at::Tensor* labels) const {
-  *input_ids = at::empty({count, seq_len_}, at::kLong);
-  *labels = at::empty({count, seq_len_}, at::kLong);
-  int64_t* ids = input_ids->data_ptr<int64_t>();
-  int64_t* lab = labels->data_ptr<int64_t>();
+SampleBatch PackedDataset::Batch(int64_t first, int64_t count) const {
+  SampleBatch out;
+  out.input_ids = at::empty({count, seq_len_}, at::kLong);
+  out.labels = at::empty({count, seq_len_}, at::kLong);
+  out.position_ids = at::empty({count, seq_len_}, at::kLong);
+  const bool isolated = mode_ == PackingMode::kIsolated;
+  if (isolated) out.segment_ids = at::empty({count, seq_len_}, at::kLong);
+  int64_t* ids = out.input_ids.data_ptr<int64_t>();
+  int64_t* lab = out.labels.data_ptr<int64_t>();
+  int64_t* pos = out.position_ids.data_ptr<int64_t>();
+  int64_t* seg = isolated ? out.segment_ids.data_ptr<int64_t>() : nullptr;
+  const int64_t n = static_cast<int64_t>(data_.tokens.size());
   for (int64_t b = 0; b < count; ++b) {
-    const int64_t start = ((first + b) % num_samples_) * seq_len_;
+    const int64_t row = b * seq_len_;
+    const int64_t sample = (first + b) % num_samples_;
+    if (mode_ == PackingMode::kNone) {
+      const size_t d = static_cast<size_t>(samples_[static_cast<size_t>(sample)]);
+      const int64_t begin = data_.doc_starts[d];
+      const int64_t end = d + 1 < data_.doc_starts.size() ? data_.doc_starts[d + 1] : n;
+      for (int64_t t = 0; t < seq_len_; ++t) {
+        const int64_t i = begin + t;
+        ids[row + t] = i < end ? data_.tokens[static_cast<size_t>(i)] : pad_token_id_;
+        lab[row + t] = i + 1 < end ? data_.tokens[static_cast<size_t>(i + 1)] : -100;
+        pos[row + t] = t;
+      }
+      continue;
+    }
+    const int64_t start = sample * seq_len_;
+    int64_t doc_start = start;  // where the current document starts within this sample
     for (int64_t t = 0; t < seq_len_; ++t) {
       const size_t i = static_cast<size_t>(start + t);
-      ids[b * seq_len_ + t] = data_.tokens[i];
-      int64_t label = data_.tokens[i + 1];
-      if (mask_boundaries_ && doc_of_[i] != doc_of_[i + 1]) label = -100;
-      lab[b * seq_len_ + t] = label;
+      ids[row + t] = data_.tokens[i];
+      lab[row + t] = doc_of_[i] != doc_of_[i + 1] ? -100 : data_.tokens[i + 1];
+      if (t > 0 && doc_of_[i] != doc_of_[i - 1]) doc_start = start + t;
+      pos[row + t] = isolated ? start + t - doc_start : t;
+      if (isolated) seg[row + t] = doc_of_[i] - doc_of_[static_cast<size_t>(start)];
     }
   }
+  return out;
 }
 
 }  // namespace autosp::train

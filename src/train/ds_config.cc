@@ -288,7 +288,24 @@ Status ParseAutoSp(const Section& top, const std::string& base_dir, DsConfig* c)
       return a.Bad("memory_budget", "allowed: a byte size such as \"16GiB\" or an integer >= 0");
     }
   }
-  AUTOSP_RETURN_IF_ERROR(a.Bool("packing", &s.packing));
+  if (a.Has("packing")) {
+    const Json& v = a.At("packing");
+    const std::string text = v.is_string() ? v.get<std::string>() : std::string();
+    if (v.is_boolean()) {
+      s.packing = v.get<bool>() ? PackingMode::kIsolated : PackingMode::kNone;
+    } else if (text == "isolated") {
+      s.packing = PackingMode::kIsolated;
+    } else if (text == "concat") {
+      s.packing = PackingMode::kConcat;
+    } else if (text == "none") {
+      s.packing = PackingMode::kNone;
+    } else {
+      return a.Bad("packing",
+                   "allowed: \"isolated\" (or true: documents packed, each attending only to "
+                   "itself), \"concat\" (packed, attention across documents) or \"none\" (or "
+                   "false: one document per sample, padded)");
+    }
+  }
   int64_t seed = static_cast<int64_t>(s.seed);
   AUTOSP_RETURN_IF_ERROR(a.Int("seed", 0, &seed));
   s.seed = static_cast<uint64_t>(seed);
@@ -357,6 +374,18 @@ Status ParseMonitor(const Section& top, const std::string& key, MonitorSection* 
 }
 
 }  // namespace
+
+std::string_view PackingModeName(PackingMode mode) {
+  switch (mode) {
+    case PackingMode::kNone:
+      return "none";
+    case PackingMode::kConcat:
+      return "concat";
+    case PackingMode::kIsolated:
+      return "isolated";
+  }
+  return "?";
+}
 
 std::string_view FloatTypeName(FloatType t) {
   switch (t) {

@@ -92,14 +92,34 @@ struct MonitorSection {
   std::string Directory() const;              ///< output_path/job_name
 };
 
+/// How training data becomes fixed-length sequences (`autosp.packing`).
+enum class PackingMode {
+  /// `false` / "none": no packing; each sample is one document, truncated or
+  /// padded to seq_len (padding: labels -100, after every real token).
+  kNone,
+  /// "concat": documents concatenated and cut every seq_len tokens; attention
+  /// crosses document boundaries and positions keep counting (the old
+  /// behaviour); only the label that would predict the next document's first
+  /// token is -100.
+  kConcat,
+  /// `true` / "isolated" (the default): packed as concat, but each document
+  /// sees only itself: position ids restart at 0 at each document start and
+  /// attention stays within it (segmented_attention, no [S, S] mask), as
+  /// Megatron's reset_position_ids/reset_attention_mask and HF's packed SFT.
+  kIsolated,
+};
+
+/// "none", "concat" or "isolated".
+std::string_view PackingModeName(PackingMode mode);
+
 /// Our own switches (`autosp` section).
 struct AutoSpSection {
   /// Activation checkpointing policy (`checkpointing`, DeepSpeed's word).
   passes::CheckpointPolicy checkpointing = passes::CheckpointPolicy::kSac;
   /// Memory budget per rank in bytes for the checkpointing policy; 0: none.
   int64_t memory_budget = 0;
-  /// Packed documents: labels that would cross a document boundary are -100.
-  bool packing = false;
+  /// How documents become sequences; see PackingMode.
+  PackingMode packing = PackingMode::kIsolated;
   /// Seed of the weight initialisation.
   uint64_t seed = 1234;
   /// Steps to train when `--steps` is not given.

@@ -120,6 +120,8 @@ Status Engine::Compile() {
   options.sp_comm = options.sp > 1 ? mesh_.sp.get() : nullptr;
   options.checkpoint_policy = passes::CheckpointPolicyName(config_.autosp.checkpointing);
   options.memory_budget_bytes = config_.autosp.memory_budget;
+  // Isolated packing: attention within documents, from a segment_ids input.
+  options.segment_ids_input = config_.autosp.packing == PackingMode::kIsolated;
   // ZeRO reduces the gradients over the whole world itself, as they come.
   options.sync_gradients = false;
   options.stream_gradients = true;
@@ -161,7 +163,9 @@ Status Engine::Compile() {
       }
     }
   } else {
-    StatusOr<frontend::TracedModel> traced = model_.fn(frontend::CausalLmOptions{});
+    frontend::CausalLmOptions trace;
+    trace.segment_ids_input = options.segment_ids_input;
+    StatusOr<frontend::TracedModel> traced = model_.fn(trace);
     if (!traced.ok()) return traced.status().WithContext("tracing " + model_.name);
     init = model_.init ? model_.init(config_.autosp.seed)
                        : DefaultInit(*traced, config_.autosp.seed);
@@ -234,15 +238,16 @@ Status Engine::CheckMemory(const ZeroOptions& zero) const {
   return CheckRankMemory(need, *host);
 }
 
-StatusOr<AutoSpInputs> Engine::PrepareAutoSpInputs(const at::Tensor& input_ids,
-                                                   const std::optional<at::Tensor>& labels,
-                                                   const std::optional<at::Tensor>& position_ids,
-                                                   const std::optional<at::Tensor>& attention_mask) const {
+StatusOr<AutoSpInputs> Engine::PrepareAutoSpInputs(
+    const at::Tensor& input_ids, const std::optional<at::Tensor>& labels,
+    const std::optional<at::Tensor>& position_ids, const std::optional<at::Tensor>& attention_mask,
+    const std::optional<at::Tensor>& segment_ids) const {
   PrepareOptions options;
   options.sp_size = config_.sequence_parallel_size;
   if (model_.config.has_value()) options.pad_token_id = std::max<int64_t>(model_.config->pad_token_id, 0);
-  AUTOSP_ASSIGN_OR_RETURN(AutoSpInputs full, train::PrepareAutoSpInputs(input_ids, labels, position_ids,
-                                                                        attention_mask, options));
+  AUTOSP_ASSIGN_OR_RETURN(
+      AutoSpInputs full, train::PrepareAutoSpInputs(input_ids, labels, position_ids, attention_mask,
+                                                    options, segment_ids));
   return ShardForRank(full, sp_index(), options.sp_size);
 }
 
@@ -254,6 +259,13 @@ StatusOr<double> Engine::Step(const AutoSpInputs& shard) {
                            micro_steps_);
   }
   const at::Tensor mask = shard.attention_mask.has_value() ? *shard.attention_mask : at::Tensor();
+  // A model that takes segment ids, given none: one document per row.
+  at::Tensor segments;
+  if (compiled_->model.segment_ids_index != static_cast<size_t>(-1)) {
+    segments = shard.segment_ids.has_value()
+                   ? *shard.segment_ids
+                   : at::zeros({shard.input_ids.size(0), shard.padded_len}, at::kLong);
+  }
   const double scale = 1.0 / static_cast<double>(plan_.accumulation);
   // Each gradient goes into the optimizer's storage the moment it is made.
   auto sink = [&](size_t index, const at::Tensor& grad) -> Status {
@@ -262,10 +274,10 @@ StatusOr<double> Engine::Step(const AutoSpInputs& shard) {
     return optimizer_->AccumulateGradient(static_cast<size_t>(param), grad, scale);
   };
   optimizer_->BeginMicroBatch();
-  AUTOSP_ASSIGN_OR_RETURN(std::vector<at::Tensor> out,
-                          compiled_->Run(params_, shard.input_ids, shard.labels,
-                                         shard.position_ids, mask, sink,
-                                         loss_scaler_ ? loss_scaler_->scale() : 1.0));
+  AUTOSP_ASSIGN_OR_RETURN(
+      std::vector<at::Tensor> out,
+      compiled_->Run(params_, shard.input_ids, shard.labels, shard.position_ids, mask, sink,
+                     loss_scaler_ ? loss_scaler_->scale() : 1.0, segments));
   AUTOSP_RETURN_IF_ERROR(optimizer_->EndMicroBatch());
   peak_bytes_ = std::max(peak_bytes_, compiled_->executor->stats().peak_bytes);
   const double loss = out[0].item<double>();

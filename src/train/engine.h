@@ -115,11 +115,15 @@ class Engine {
 
   /// prepare_auto_sp_inputs: completes and validates a full-sequence batch
   /// ([B, S] int64; labels pre-shifted or derived from the ids), pads S to a
-  /// multiple of SP and returns this rank's sequence shard.
+  /// multiple of SP and returns this rank's sequence shard. segment_ids
+  /// (isolated packing, the default "autosp.packing"): the document of each
+  /// token, kept whole on every rank; none given to a model compiled for them
+  /// means one document per row.
   StatusOr<AutoSpInputs> PrepareAutoSpInputs(
       const at::Tensor& input_ids, const std::optional<at::Tensor>& labels = std::nullopt,
       const std::optional<at::Tensor>& position_ids = std::nullopt,
-      const std::optional<at::Tensor>& attention_mask = std::nullopt) const;
+      const std::optional<at::Tensor>& attention_mask = std::nullopt,
+      const std::optional<at::Tensor>& segment_ids = std::nullopt) const;
 
   /// Forward + backward on this rank's shard; accumulates the gradients
   /// (scaled by 1 / gradient_accumulation_steps). Returns the micro-batch

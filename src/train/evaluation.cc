@@ -24,18 +24,22 @@ ir::DType ComputeDType(FloatType t) {
 
 }  // namespace
 
-void GatherSamples(const PackedDataset& data, const std::vector<int64_t>& indices,
-                   at::Tensor* input_ids, at::Tensor* labels) {
+SampleBatch GatherSamples(const PackedDataset& data, const std::vector<int64_t>& indices) {
   AUTOSP_CHECK(!indices.empty(), "GatherSamples of no samples");
-  std::vector<at::Tensor> ids, lab;
+  std::vector<at::Tensor> ids, labels, positions, segments;
   for (int64_t i : indices) {
-    at::Tensor a, b;
-    data.Batch(i, 1, &a, &b);
-    ids.push_back(a);
-    lab.push_back(b);
+    SampleBatch one = data.Batch(i, 1);
+    ids.push_back(one.input_ids);
+    labels.push_back(one.labels);
+    positions.push_back(one.position_ids);
+    if (one.segment_ids.defined()) segments.push_back(one.segment_ids);
   }
-  *input_ids = at::cat(ids);
-  *labels = at::cat(lab);
+  SampleBatch out;
+  out.input_ids = at::cat(ids);
+  out.labels = at::cat(labels);
+  out.position_ids = at::cat(positions);
+  if (!segments.empty()) out.segment_ids = at::cat(segments);
+  return out;
 }
 
 StatusOr<std::unique_ptr<Evaluator>> Evaluator::Create(Engine& engine) {
@@ -46,6 +50,7 @@ StatusOr<std::unique_ptr<Evaluator>> Evaluator::Create(Engine& engine) {
   options.sp = config.sequence_parallel_size;
   options.sp_comm = options.sp > 1 ? engine.mesh().sp.get() : nullptr;
   options.compute_dtype = ComputeDType(config.ComputeType());
+  options.segment_ids_input = config.autosp.packing == PackingMode::kIsolated;
   options.lm_head_batch = engine.batch_plan().micro_batch;
   options.lm_head_seq_len = (config.data.seq_len + options.sp - 1) / options.sp * options.sp;
   std::unique_ptr<Evaluator> evaluator(new Evaluator(engine));
@@ -54,7 +59,9 @@ StatusOr<std::unique_ptr<Evaluator>> Evaluator::Create(Engine& engine) {
     AUTOSP_ASSIGN_OR_RETURN(CompiledStep step, CompileCausalLm(*model.config, options));
     evaluator->step_.emplace(std::move(step));
   } else {
-    StatusOr<frontend::TracedModel> traced = model.fn(frontend::CausalLmOptions{});
+    frontend::CausalLmOptions trace;
+    trace.segment_ids_input = options.segment_ids_input;
+    StatusOr<frontend::TracedModel> traced = model.fn(trace);
     if (!traced.ok()) return traced.status().WithContext("tracing " + model.name);
     AUTOSP_ASSIGN_OR_RETURN(CompiledStep step,
                             CompileTracedModel(std::move(traced).value(), options));
@@ -77,16 +84,26 @@ StatusOr<EvalResult> Evaluator::Run(const PackedDataset& data, int64_t first, in
     std::vector<int64_t> mine;
     for (int64_t i = begin; i < std::min(begin + plan.micro_batch, end); ++i) mine.push_back(i);
     if (mine.empty()) continue;
-    at::Tensor ids, labels;
-    GatherSamples(data, mine, &ids, &labels);
-    const int64_t n = labels.ne(-100).sum().item<int64_t>();
+    const SampleBatch batch = GatherSamples(data, mine);
+    const int64_t n = batch.labels.ne(-100).sum().item<int64_t>();
     samples += static_cast<int64_t>(mine.size());
     if (n == 0) continue;  // nothing to predict: a 0/0 loss
-    AUTOSP_ASSIGN_OR_RETURN(AutoSpInputs shard, engine_.PrepareAutoSpInputs(ids, labels));
+    std::optional<at::Tensor> segments;
+    if (batch.segment_ids.defined()) segments = batch.segment_ids;
+    AUTOSP_ASSIGN_OR_RETURN(AutoSpInputs shard,
+                            engine_.PrepareAutoSpInputs(batch.input_ids, batch.labels,
+                                                        batch.position_ids, std::nullopt, segments));
     const at::Tensor mask = shard.attention_mask.has_value() ? *shard.attention_mask : at::Tensor();
-    AUTOSP_ASSIGN_OR_RETURN(
-        std::vector<at::Tensor> out,
-        step_->Run(engine_.parameters(), shard.input_ids, shard.labels, shard.position_ids, mask));
+    // A model that takes segment ids, given none: one document per row.
+    at::Tensor segment_ids;
+    if (step_->model.segment_ids_index != static_cast<size_t>(-1)) {
+      segment_ids = shard.segment_ids.has_value()
+                        ? *shard.segment_ids
+                        : at::zeros({shard.input_ids.size(0), shard.padded_len}, at::kLong);
+    }
+    AUTOSP_ASSIGN_OR_RETURN(std::vector<at::Tensor> out,
+                            step_->Run(engine_.parameters(), shard.input_ids, shard.labels,
+                                       shard.position_ids, mask, {}, 1.0, segment_ids));
     loss_sum += out[0].item<double>() * static_cast<double>(n);
     tokens += n;
   }

@@ -27,10 +27,9 @@ namespace autosp::train {
 
 class Engine;
 
-/// Samples `indices` of `data` as int64 [indices.size(), S] input_ids and
-/// labels (each cut as PackedDataset::Batch cuts it).
-void GatherSamples(const PackedDataset& data, const std::vector<int64_t>& indices,
-                   at::Tensor* input_ids, at::Tensor* labels);
+/// Samples `indices` of `data` as one batch of int64 [indices.size(), S]
+/// tensors (each cut as PackedDataset::Batch cuts it).
+SampleBatch GatherSamples(const PackedDataset& data, const std::vector<int64_t>& indices);
 
 /// What one evaluation measured (the same on every rank).
 struct EvalResult {

@@ -28,7 +28,8 @@ StatusOr<AutoSpInputs> PrepareAutoSpInputs(const at::Tensor& input_ids,
                                            const std::optional<at::Tensor>& labels,
                                            const std::optional<at::Tensor>& position_ids,
                                            const std::optional<at::Tensor>& attention_mask,
-                                           const PrepareOptions& options) {
+                                           const PrepareOptions& options,
+                                           const std::optional<at::Tensor>& segment_ids) {
   AUTOSP_RETURN_IF_ERROR(CheckIds(input_ids, "input_ids", {}));
   if (input_ids.scalar_type() != at::kLong && input_ids.scalar_type() != at::kInt) {
     return InvalidArgument("input_ids must be an integer tensor, got {}",
@@ -60,6 +61,19 @@ StatusOr<AutoSpInputs> PrepareAutoSpInputs(const at::Tensor& input_ids,
     // Masked-out tokens never count in the loss.
     out.labels = out.labels.masked_fill(*out.attention_mask == 0, -100);
   }
+  if (segment_ids) {
+    AUTOSP_RETURN_IF_ERROR(CheckIds(*segment_ids, "segment_ids", input_ids.sizes()));
+    if (at::isFloatingType(segment_ids->scalar_type()) || segment_ids->scalar_type() == at::kBool) {
+      return InvalidArgument("segment_ids must be an integer tensor, got {}",
+                             c10::toString(segment_ids->scalar_type()));
+    }
+    if (attention_mask) {
+      return InvalidArgument(
+          "segment_ids (packed documents) and attention_mask (padding) cannot "
+          "be given together; pad with a document of its own instead");
+    }
+    out.segment_ids = segment_ids->to(at::kLong);
+  }
   out.seq_len = s;
   const int64_t padded = (s + options.sp_size - 1) / options.sp_size * options.sp_size;
   out.padded_len = padded;
@@ -71,6 +85,11 @@ StatusOr<AutoSpInputs> PrepareAutoSpInputs(const at::Tensor& input_ids,
     if (position_ids) more = more - s + out.position_ids.select(1, s - 1).unsqueeze(1) + 1;
     out.position_ids = at::cat({out.position_ids, more}, 1);
     if (out.attention_mask) out.attention_mask = PadSeq(*out.attention_mask, pad, 0.0);
+    if (out.segment_ids) {
+      // The padding: a document of its own after the last real one.
+      at::Tensor next = out.segment_ids->select(1, s - 1).unsqueeze(1) + 1;
+      out.segment_ids = at::cat({*out.segment_ids, next.expand({b, pad})}, 1);
+    }
   }
   return out;
 }

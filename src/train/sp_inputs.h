@@ -19,6 +19,9 @@ struct AutoSpInputs {
   at::Tensor labels;        ///< [B, S] int64, pre-shifted, -100 ignored
   at::Tensor position_ids;  ///< [B, S] int64, global positions
   std::optional<at::Tensor> attention_mask;  ///< [B, S], 1 = real token
+  /// [B, S] document of each token (isolated packing). Never sharded: every
+  /// rank holds the whole [B, padded] (document boundaries are global).
+  std::optional<at::Tensor> segment_ids;
   int64_t seq_len = 0;      ///< S before padding
   int64_t padded_len = 0;   ///< S after padding (a multiple of the SP size)
 };
@@ -36,13 +39,15 @@ struct PrepareOptions {
 /// pads S at the end to a multiple of sp_size (ids = pad_token_id, labels =
 /// -100 so padding never counts in the loss, positions continue, mask 0).
 /// Causal attention keeps real tokens blind to the padding at the end.
-StatusOr<AutoSpInputs> PrepareAutoSpInputs(const at::Tensor& input_ids,
-                                           const std::optional<at::Tensor>& labels,
-                                           const std::optional<at::Tensor>& position_ids,
-                                           const std::optional<at::Tensor>& attention_mask,
-                                           const PrepareOptions& options);
+/// segment_ids (integer [B, S], not with attention_mask): the padding is one
+/// more document of its own.
+StatusOr<AutoSpInputs> PrepareAutoSpInputs(
+    const at::Tensor& input_ids, const std::optional<at::Tensor>& labels,
+    const std::optional<at::Tensor>& position_ids, const std::optional<at::Tensor>& attention_mask,
+    const PrepareOptions& options, const std::optional<at::Tensor>& segment_ids = std::nullopt);
 
-/// This rank's contiguous shard [B, padded/sp] of every input.
+/// This rank's contiguous shard [B, padded/sp] of every input but
+/// segment_ids, which every rank keeps whole.
 /// REQUIRES: inputs.padded_len % sp_size == 0, 0 <= sp_rank < sp_size.
 AutoSpInputs ShardForRank(const AutoSpInputs& inputs, int64_t sp_rank, int64_t sp_size);
 

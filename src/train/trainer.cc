@@ -94,8 +94,10 @@ StatusOr<TrainReport> RunTraining(const DsConfig& config, const TrainOptions& op
                            tokens.max_token, config.model->vocab_size);
   }
   const int64_t corpus_tokens = static_cast<int64_t>(tokens.tokens.size());
-  AUTOSP_ASSIGN_OR_RETURN(PackedDataset data, PackedDataset::Create(std::move(tokens), config.data.seq_len,
-                                                                    config.autosp.packing));
+  AUTOSP_ASSIGN_OR_RETURN(
+      PackedDataset data,
+      PackedDataset::Create(std::move(tokens), config.data.seq_len, config.autosp.packing,
+                            std::max<int64_t>(config.model->pad_token_id, 0)));
   const ValidationSection& validation = config.autosp.validation;
   std::optional<PackedDataset> validation_file;
   if (!validation.data_path.empty()) {
@@ -108,7 +110,8 @@ StatusOr<TrainReport> RunTraining(const DsConfig& config, const TrainOptions& op
           validation.data_path, held->max_token, config.model->vocab_size);
     }
     StatusOr<PackedDataset> packed =
-        PackedDataset::Create(std::move(held).value(), config.data.seq_len, config.autosp.packing);
+        PackedDataset::Create(std::move(held).value(), config.data.seq_len, config.autosp.packing,
+                              std::max<int64_t>(config.model->pad_token_id, 0));
     if (!packed.ok()) {
       return packed.status().WithContext("\"autosp.validation.data_path\": " +
                                          validation.data_path);
@@ -129,9 +132,9 @@ StatusOr<TrainReport> RunTraining(const DsConfig& config, const TrainOptions& op
                   plan.dp * config.sequence_parallel_size, plan.dp, config.sequence_parallel_size,
                   config.zero_stage, FloatTypeName(config.ComputeType()), plan.train_batch_size, plan.micro_batch, plan.accumulation,
                   plan.dp, config.data.seq_len));
-  say(fmt::format("data: {} ({} tokens, {} samples of {})",
+  say(fmt::format("data: {} ({} tokens, {} samples of {}, packing {})",
                   config.data.path.empty() ? "embedded corpus" : config.data.path, corpus_tokens,
-                  data.num_samples(), config.data.seq_len));
+                  data.num_samples(), config.data.seq_len, PackingModeName(data.mode())));
   if (validation.fraction > 0) {
     say(fmt::format("validation: the last {} samples held out ({:g}), {} train{}", split.validation,
                     validation.fraction, split.train,
@@ -279,9 +282,12 @@ StatusOr<TrainReport> RunTraining(const DsConfig& config, const TrainOptions& op
                             engine->dp_index() * plan.micro_batch;
       std::vector<int64_t> samples;
       for (int64_t i = 0; i < plan.micro_batch; ++i) samples.push_back(order.At(first + i));
-      at::Tensor ids, labels;
-      GatherSamples(data, samples, &ids, &labels);
-      AUTOSP_ASSIGN_OR_RETURN(AutoSpInputs inputs, engine->PrepareAutoSpInputs(ids, labels));
+      SampleBatch batch = GatherSamples(data, samples);
+      std::optional<at::Tensor> segments;
+      if (batch.segment_ids.defined()) segments = batch.segment_ids;
+      AUTOSP_ASSIGN_OR_RETURN(AutoSpInputs inputs, engine->PrepareAutoSpInputs(
+                                                       batch.input_ids, batch.labels,
+                                                       batch.position_ids, std::nullopt, segments));
       AUTOSP_RETURN_IF_ERROR(engine->Step(inputs).status());
     }
     AUTOSP_ASSIGN_OR_RETURN(OptimizerStepResult r, engine->OptimizerStep());

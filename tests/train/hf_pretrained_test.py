@@ -94,7 +94,7 @@ def ds_config(path, model, lr, extra_autosp=None):
         "optimizer": {"type": "AdamW", "params": {"lr": lr}},
         "compile": {"deepcompile": True, "passes": ["autosp"]},
         "data": {"seq_len": SEQ},
-        "autosp": {"seed": 99},
+        "autosp": {"seed": 99, "shuffle": False},  # sample 0 first, as the HF side takes it
     }
     if model is not None:
         c["model"] = model

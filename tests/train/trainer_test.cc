@@ -21,6 +21,7 @@
 #include "train/engine.h"
 #include "train/ds_config.h"
 #include "train/scheduler.h"
+#include "train/sp_inputs.h"
 #include "train/trainer.h"
 #include "train/zero.h"
 
@@ -34,16 +35,38 @@ const char* kModel = R"({"architectures": ["LlamaForCausalLM"], "vocab_size": 25
   "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
   "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 256})";
 
-/// A config with the given top-level JSON members (batch sizes, zero, sp).
-/// The samples run in packed order (autosp.shuffle false): the tolerances
-/// below were measured on it; training_loop_test.cc tests the shuffled order.
-std::string Config(const std::string& members) {
+/// A config with the given top-level JSON members (batch sizes, zero, sp)
+/// and `data` section (the embedded corpus by default). The samples run in
+/// packed order (autosp.shuffle false): the tolerances below were measured on
+/// it; training_loop_test.cc tests the shuffled order.
+std::string Config(const std::string& members, const std::string& data = R"({"seq_len": 32})") {
   return fmt::format(R"({{ {}, "steps_per_print": 1,
     "optimizer": {{"type": "AdamW", "params": {{"lr": 1e-2, "weight_decay": 0.01}}}},
     "gradient_clipping": 0.5,
     "compile": {{"deepcompile": true, "passes": ["autosp"]}},
-    "model": {}, "data": {{"seq_len": 32}}, "autosp": {{"seed": 7, "shuffle": false}} }})",
-                     members, kModel);
+    "model": {}, "data": {}, "autosp": {{"seed": 7, "shuffle": false}} }})",
+                     members, kModel, data);
+}
+
+/// The `data` section of the embedded corpus as ONE document: every label
+/// counts (no document boundary is masked), so every micro-batch of S tokens
+/// has S labels. The exact equivalences below (accumulation = a larger
+/// micro-batch, DP x SP = one device, ZeRO stages, and the fp16 scaler's
+/// thresholds) were set on that stream, which until isolated packing became
+/// the default was what the trainer read; a micro-batch's loss is its own
+/// token mean, so with masked boundaries accumulation differs from a larger
+/// micro-batch by design (as in DeepSpeed).
+std::string OneDocumentData() {
+  static const std::string path = [] {
+    TokenData all = EmbeddedCorpusTokens();
+    TokenData one;
+    one.AddDocument(all.tokens);
+    const std::string p =
+        (fs::path(::testing::TempDir()) / "trainer_test_one_document.tok").string();
+    EXPECT_TRUE(WriteTokenFile(p, one).ok());
+    return p;
+  }();
+  return fmt::format(R"({{"seq_len": 32, "path": "{}"}})", path);
 }
 
 DsConfig Parse(const std::string& json) {
@@ -123,10 +146,13 @@ TEST_P(ZeroOverTheWorldTest, Stages1And2EqualStage0AndShardTheStateOverEveryRank
   std::map<int, TrainReport> reports;
   for (int stage : {0, 1, 2}) {
     const std::string name = fmt::format("zero{}_dp{}_sp{}", stage, mesh.dp, mesh.sp);
-    reports[stage] = Train(Parse(Config(base + fmt::format(
-                               R"(, "zero_optimization": {{"stage": {}, "reduce_bucket_size": 700}})",
-                               stage))),
-                           4, Opts(3, TempDir(name).string()));
+    reports[stage] =
+        Train(Parse(Config(
+                  base + fmt::format(
+                             R"(, "zero_optimization": {{"stage": {}, "reduce_bucket_size": 700}})",
+                             stage),
+                  OneDocumentData())),
+              4, Opts(3, TempDir(name).string()));
   }
   const TrainReport& r0 = reports[0];
   ASSERT_EQ(r0.losses.size(), 3u);
@@ -168,12 +194,15 @@ INSTANTIATE_TEST_SUITE_P(Meshes, ZeroOverTheWorldTest,
 TEST(TrainerTest, Dp2Sp2EqualsOneDeviceWithTheSameGlobalBatch) {
   TrainOptions single = Opts(3, TempDir("single").string());
   TrainOptions mesh = Opts(3, TempDir("mesh").string());
-  TrainReport one = Train(Parse(Config(R"("train_batch_size": 4, "train_micro_batch_size_per_gpu": 4)")),
-                          1, single);
-  TrainReport four = Train(
-      Parse(Config(R"("train_batch_size": 4, "train_micro_batch_size_per_gpu": 2,
-                      "sequence_parallel_size": 2, "zero_optimization": {"stage": 1})")),
-      4, mesh);
+  TrainReport one =
+      Train(Parse(Config(R"("train_batch_size": 4, "train_micro_batch_size_per_gpu": 4)",
+                         OneDocumentData())),
+            1, single);
+  TrainReport four =
+      Train(Parse(Config(R"("train_batch_size": 4, "train_micro_batch_size_per_gpu": 2,
+                      "sequence_parallel_size": 2, "zero_optimization": {"stage": 1})",
+                         OneDocumentData())),
+            4, mesh);
   ASSERT_EQ(one.losses.size(), 3u);
   ASSERT_EQ(four.losses.size(), 3u);
   EXPECT_GT(one.losses[0] - one.losses[2], 0.01) << "the loss should fall";
@@ -217,7 +246,8 @@ TEST(TrainerTest, Fp16OverflowSkipsTheStepHalvesTheScaleAndRecovers) {
   const std::string dir = TempDir("fp16").string();
   TrainReport r = Train(Parse(Config(R"("train_micro_batch_size_per_gpu": 2,
       "fp16": {"enabled": true, "loss_scale": 0, "initial_scale_power": 40,
-               "loss_scale_window": 1000, "hysteresis": 1, "min_loss_scale": 1})")),
+               "loss_scale_window": 1000, "hysteresis": 1, "min_loss_scale": 1})",
+                                     OneDocumentData())),
                         1, Opts(60, dir));
   ASSERT_EQ(r.losses.size(), 60u);
   ASSERT_EQ(r.loss_scales.size(), 60u);
@@ -350,9 +380,13 @@ TEST(ZeroOptimizerTest, SetParameterFillsTheWorkingCopyAndThisRanksMasterPart) {
     auto zero =
         ZeroOptimizer::Create(init, {"a", "b", "c"}, OptimizerConfig{}, options, comm.get());
     ASSERT_TRUE(zero.ok()) << zero.status().ToString();
-    at::manual_seed(5);  // the same values on every rank
+    // The same values on every rank, not representable in bf16; no RNG (the
+    // ranks are threads of one process and would share its generator).
     std::vector<at::Tensor> values;
-    for (const at::Tensor& t : init) values.push_back(at::randn(t.sizes()) * 3 + 0.123456789);
+    for (const at::Tensor& t : init) {
+      values.push_back(at::sin(at::arange(t.numel(), at::kFloat) * 0.731f).reshape(t.sizes()) * 3 +
+                       0.123456789f);
+    }
     for (size_t i = 0; i < values.size(); ++i) {
       ASSERT_TRUE((*zero)->SetParameter(i, values[i]).ok());
       EXPECT_TRUE(at::equal((*zero)->params()[i], values[i].to(at::kBFloat16)));
@@ -370,10 +404,12 @@ TEST(ZeroOptimizerTest, SetParameterFillsTheWorkingCopyAndThisRanksMasterPart) {
 TEST(TrainerTest, GradientAccumulationEqualsALargerMicroBatch) {
   TrainOptions big = Opts(3, TempDir("big").string());
   TrainOptions acc = Opts(3, TempDir("acc").string());
-  TrainReport r_big = Train(Parse(Config(R"("train_micro_batch_size_per_gpu": 4)")), 1, big);
-  TrainReport r_acc = Train(
-      Parse(Config(R"("train_micro_batch_size_per_gpu": 1, "gradient_accumulation_steps": 4)")), 1,
-      acc);
+  TrainReport r_big =
+      Train(Parse(Config(R"("train_micro_batch_size_per_gpu": 4)", OneDocumentData())), 1, big);
+  TrainReport r_acc =
+      Train(Parse(Config(R"("train_micro_batch_size_per_gpu": 1, "gradient_accumulation_steps": 4)",
+                         OneDocumentData())),
+            1, acc);
   for (size_t i = 0; i < 3; ++i) EXPECT_NEAR(r_acc.losses[i], r_big.losses[i], 1e-5 * r_big.losses[i]);
   EXPECT_LE(MaxWeightError(r_acc.last_checkpoint, r_big.last_checkpoint), 1e-4);
 }
@@ -800,6 +836,71 @@ TEST(DsConfigTest, InvalidValuesNameKeyValueAndWhatIsAllowed) {
             "ds.json: \"scheduler.type\" = \"OneCycle\": allowed: \"WarmupLR\" or \"WarmupCosineLR\"");
 }
 
+TEST(DsConfigTest, PackingModesAndTheirErrors) {
+  auto mode = [](const std::string& packing) {
+    const std::string json =
+        packing.empty() ? R"({"train_batch_size": 2})"
+                        : R"({"train_batch_size": 2, "autosp": {"packing": )" + packing + "}}";
+    auto c = ParseDsConfig(json, "ds.json");
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return c.ok() ? std::string(PackingModeName(c->autosp.packing)) : std::string();
+  };
+  EXPECT_EQ(mode(""), "isolated");
+  EXPECT_EQ(mode("true"), "isolated");
+  EXPECT_EQ(mode(R"("isolated")"), "isolated");
+  EXPECT_EQ(mode(R"("concat")"), "concat");
+  EXPECT_EQ(mode(R"("none")"), "none");
+  EXPECT_EQ(mode("false"), "none");
+  const std::string allowed =
+      "allowed: \"isolated\" (or true: documents packed, each attending only to itself), "
+      "\"concat\" (packed, attention across documents) or \"none\" (or false: one document per "
+      "sample, padded)";
+  EXPECT_EQ(ConfigError(R"({"train_batch_size": 2, "autosp": {"packing": "yes"}})"),
+            "ds.json: \"autosp.packing\" = \"yes\": " + allowed);
+  EXPECT_EQ(ConfigError(R"({"train_batch_size": 2, "autosp": {"packing": 1}})"),
+            "ds.json: \"autosp.packing\" = 1: " + allowed);
+}
+
+// Every packing mode trains end to end; with "none" the padding (ids after a
+// document's end) does not change the loss or the gradients: another pad id
+// gives the same loss and gradient norm exactly.
+TEST(TrainerTest, EveryPackingModeTrainsAndNoPackingIgnoresThePadding) {
+  for (const char* packing : {"isolated", "concat", "none"}) {
+    SCOPED_TRACE(packing);
+    std::string json = Config(
+        R"("train_batch_size": 2, "train_micro_batch_size_per_gpu": 1, "sequence_parallel_size": 2)");
+    json.replace(json.find(R"("seed": 7)"), 9,
+                 fmt::format(R"("seed": 7, "packing": "{}")", packing));
+    const TrainReport r = Train(Parse(json), 2, Opts(2));
+    ASSERT_EQ(r.losses.size(), 2u);
+    EXPECT_TRUE(std::isfinite(r.losses[0]) && std::isfinite(r.losses[1]));
+  }
+  std::string json = Config(R"("train_batch_size": 1)");
+  json.replace(json.find(R"("seed": 7)"), 9, R"("seed": 7, "packing": "none")");
+  const DsConfig config = Parse(json);
+  TokenData data;
+  data.AddDocument({5, 6, 7, 8, 9, 10, 11, 12, 13, 14});  // 10 tokens, padded to 32
+  auto ds = PackedDataset::Create(data, 32, PackingMode::kNone, 0);
+  ASSERT_TRUE(ds.ok());
+  SampleBatch b = ds->Batch(0, 1);
+  std::vector<std::pair<double, double>> results;
+  for (int64_t pad : {0, 77}) {
+    at::Tensor ids = b.input_ids.clone();
+    ids.slice(1, 10, 32).fill_(pad);
+    auto engine = Engine::Initialize(config, Model::FromConfig(*config.model));
+    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+    ASSERT_TRUE((*engine)->Compile().ok());
+    auto inputs = (*engine)->PrepareAutoSpInputs(ids, b.labels, b.position_ids);
+    ASSERT_TRUE(inputs.ok()) << inputs.status().ToString();
+    ASSERT_TRUE((*engine)->Step(*inputs).ok());
+    auto step = (*engine)->OptimizerStep();
+    ASSERT_TRUE(step.ok()) << step.status().ToString();
+    results.emplace_back(step->loss, step->grad_norm);
+  }
+  EXPECT_EQ(results[0].first, results[1].first);
+  EXPECT_EQ(results[0].second, results[1].second);
+}
+
 // "model": {"pretrained": DIR} reads DIR/config.json as the model; a folder
 // given where a config file goes says which of the two the user may mean.
 TEST(DsConfigTest, PretrainedModelFolder) {
@@ -896,18 +997,91 @@ TEST(DataTest, TokenFilesRoundTripAndPackingMasksDocumentBoundaries) {
       EXPECT_EQ(back->doc_starts, (std::vector<int64_t>{0, 3, 7}));
     }
   }
-  auto ds = PackedDataset::Create(data, 3, /*mask_boundaries=*/true);
+  auto ds = PackedDataset::Create(data, 3, PackingMode::kConcat);
   ASSERT_TRUE(ds.ok());
   EXPECT_EQ(ds->num_samples(), 2);  // (8 - 1) / 3
-  at::Tensor ids, labels;
-  ds->Batch(0, 2, &ids, &labels);
-  EXPECT_TRUE(at::equal(ids, at::tensor({1, 2, 3, 4, 5, 6}, at::kLong).view({2, 3})));
-  EXPECT_TRUE(at::equal(labels, at::tensor({2, 3, -100, 5, 6, 7}, at::kLong).view({2, 3})));
-  auto unmasked = PackedDataset::Create(data, 3, false);
-  unmasked->Batch(1, 1, &ids, &labels);  // sample 1; labels cross into the next document
-  EXPECT_TRUE(at::equal(labels, at::tensor({5, 6, 7}, at::kLong).view({1, 3})));
+  SampleBatch batch = ds->Batch(0, 2);
+  EXPECT_TRUE(at::equal(batch.input_ids, at::tensor({1, 2, 3, 4, 5, 6}, at::kLong).view({2, 3})));
+  EXPECT_TRUE(at::equal(batch.labels, at::tensor({2, 3, -100, 5, 6, 7}, at::kLong).view({2, 3})));
+  // concat: positions count across documents; no segment ids.
+  EXPECT_TRUE(
+      at::equal(batch.position_ids, at::tensor({0, 1, 2, 0, 1, 2}, at::kLong).view({2, 3})));
+  EXPECT_FALSE(batch.segment_ids.defined());
   auto bad = LoadTokenFile((TempDir("data") += "missing.tok").string());
   EXPECT_FALSE(bad.ok());
+}
+
+// Isolated packing: the stream is cut as in concat, but position ids restart
+// at each document start (and at the sample's first token, where a cut
+// document continues), each token carries its document (0 for the sample's
+// first), and the label predicting the next document's first token is -100.
+TEST(DataTest, IsolatedPackingRestartsPositionsAndNumbersDocuments) {
+  TokenData data;
+  data.AddDocument({10, 11, 12});
+  data.AddDocument({20, 21, 22, 23});
+  data.AddDocument({30, 31});
+  auto ds = PackedDataset::Create(data, 4, PackingMode::kIsolated);
+  ASSERT_TRUE(ds.ok()) << ds.status().ToString();
+  EXPECT_EQ(ds->num_samples(), 2);  // (9 - 1) / 4
+  SampleBatch b = ds->Batch(0, 3);  // the third sample wraps to the first
+  auto rows = [](std::vector<int64_t> v) { return at::tensor(v, at::kLong).view({3, 4}); };
+  EXPECT_TRUE(at::equal(b.input_ids, rows({10, 11, 12, 20, 21, 22, 23, 30, 10, 11, 12, 20})));
+  EXPECT_TRUE(at::equal(b.labels, rows({11, 12, -100, 21, 22, 23, -100, 31, 11, 12, -100, 21})));
+  EXPECT_TRUE(at::equal(b.position_ids, rows({0, 1, 2, 0, 0, 1, 2, 0, 0, 1, 2, 0})));
+  ASSERT_TRUE(b.segment_ids.defined());
+  EXPECT_TRUE(at::equal(b.segment_ids, rows({0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1})));
+}
+
+// No packing: one document per sample, truncated to S or padded with the pad
+// token; padding and the position after a document's last token have label
+// -100; documents of one token (no label at all) are skipped.
+TEST(DataTest, NoPackingPadsOrTruncatesEachDocument) {
+  TokenData data;
+  data.AddDocument({10, 11, 12});
+  data.AddDocument({7});
+  data.AddDocument({20, 21, 22, 23, 24, 25});
+  auto ds = PackedDataset::Create(data, 4, PackingMode::kNone, /*pad_token_id=*/99);
+  ASSERT_TRUE(ds.ok()) << ds.status().ToString();
+  EXPECT_EQ(ds->num_samples(), 2);
+  SampleBatch b = ds->Batch(1, 2);
+  auto rows = [](std::vector<int64_t> v) { return at::tensor(v, at::kLong).view({2, 4}); };
+  EXPECT_TRUE(at::equal(b.input_ids, rows({20, 21, 22, 23, 10, 11, 12, 99})));
+  EXPECT_TRUE(at::equal(b.labels, rows({21, 22, 23, 24, 11, 12, -100, -100})));
+  EXPECT_TRUE(at::equal(b.position_ids, rows({0, 1, 2, 3, 0, 1, 2, 3})));
+  EXPECT_FALSE(b.segment_ids.defined());
+  TokenData tiny;
+  tiny.AddDocument({1});
+  auto none = PackedDataset::Create(tiny, 4, PackingMode::kNone);
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.status().message().find("no document of 2 tokens or more"), std::string::npos);
+}
+
+// prepare_auto_sp_inputs with segment ids: the padding is a document of its
+// own, and every rank keeps the whole sequence's segment ids while the token
+// inputs are sharded.
+TEST(DataTest, SegmentIdsArePaddedAsTheirOwnDocumentAndNeverSharded) {
+  at::Tensor ids = at::arange(12, at::kLong).view({2, 6});
+  at::Tensor seg = at::tensor({0, 0, 1, 1, 1, 2, 4, 4, 4, 4, 5, 5}, at::kLong).view({2, 6});
+  PrepareOptions options;
+  options.sp_size = 4;
+  auto full = PrepareAutoSpInputs(ids, std::nullopt, std::nullopt, std::nullopt, options, seg);
+  ASSERT_TRUE(full.ok()) << full.status().ToString();
+  ASSERT_TRUE(full->segment_ids.has_value());
+  EXPECT_TRUE(at::equal(
+      *full->segment_ids,
+      at::tensor({0, 0, 1, 1, 1, 2, 3, 3, 4, 4, 4, 4, 5, 5, 6, 6}, at::kLong).view({2, 8})));
+  AutoSpInputs shard = ShardForRank(*full, 2, 4);
+  EXPECT_EQ(shard.input_ids.size(1), 2);
+  EXPECT_TRUE(at::equal(*shard.segment_ids, *full->segment_ids));
+  auto both = PrepareAutoSpInputs(ids, std::nullopt, std::nullopt, at::ones({2, 6}, at::kLong),
+                                  options, seg);
+  ASSERT_FALSE(both.ok());
+  EXPECT_NE(both.status().message().find("cannot be given together"), std::string::npos);
+  auto floats = PrepareAutoSpInputs(ids, std::nullopt, std::nullopt, std::nullopt, options,
+                                    seg.to(at::kFloat));
+  ASSERT_FALSE(floats.ok());
+  EXPECT_NE(floats.status().message().find("segment_ids must be an integer tensor"),
+            std::string::npos);
 }
 
 // A token file's header is checked against its size without overflow: a

@@ -282,12 +282,14 @@ double TrainingStepLoss(const DsConfig& config, const std::string& data_path,
   EXPECT_TRUE(engine.ok()) << engine.status().ToString();
   EXPECT_TRUE((*engine)->Compile().ok());
   auto tokens = LoadTokenFile(data_path);
-  auto data = PackedDataset::Create(*tokens, 32, false);
+  auto data = PackedDataset::Create(*tokens, 32, one.autosp.packing);
   double sum = 0;
   for (int64_t s : samples) {
-    at::Tensor ids, labels;
-    data->Batch(s, 1, &ids, &labels);
-    auto inputs = (*engine)->PrepareAutoSpInputs(ids, labels);
+    SampleBatch b = data->Batch(s, 1);
+    std::optional<at::Tensor> segments;
+    if (b.segment_ids.defined()) segments = b.segment_ids;
+    auto inputs =
+        (*engine)->PrepareAutoSpInputs(b.input_ids, b.labels, b.position_ids, std::nullopt, segments);
     auto loss = (*engine)->Step(*inputs);
     EXPECT_TRUE(loss.ok());
     sum += *loss;

@@ -36,6 +36,20 @@ Status SdpaForwardGrad(GradContext& ctx) {
   return Status::Ok();
 }
 
+// segmented_sdpa_forward(q, k, v, segment_ids) -> (out, lse): one fused
+// backward, per document like the forward; the segment ids are integer data.
+Status SegmentedForwardGrad(GradContext& ctx) {
+  std::vector<Value*> operands{ctx.grad_outputs[0], ctx.operand(0),     ctx.operand(1),
+                               ctx.operand(2),      ctx.node.result(0), ctx.node.result(1),
+                               ctx.operand(3)};
+  AUTOSP_ASSIGN_OR_RETURN(ir::Node * n,
+                          ctx.Create(OpKind::kSegmentedSdpaBackward, operands, ctx.attrs()));
+  for (size_t i = 0; i < 3; ++i) {
+    if (ctx.needs_grad[i]) AUTOSP_RETURN_IF_ERROR(ctx.SetInputGrad(i, n->result(i)));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 void RegisterAttentionGradRules(GradRegistry& r) {
@@ -44,6 +58,10 @@ void RegisterAttentionGradRules(GradRegistry& r) {
   r.RegisterNotDifferentiable(OpKind::kScaledDotProductAttention,
                               "autodiff rewrites it into sdpa_forward first");
   r.RegisterNotDifferentiable(OpKind::kSdpaBackward, "backward op, emitted by autodiff");
+  r.Register(OpKind::kSegmentedSdpaForward, &SegmentedForwardGrad);
+  r.RegisterNotDifferentiable(OpKind::kSegmentedAttention,
+                              "autodiff rewrites it into segmented_sdpa_forward first");
+  r.RegisterNotDifferentiable(OpKind::kSegmentedSdpaBackward, "backward op, emitted by autodiff");
 }
 
 }  // namespace autosp::autodiff

@@ -78,6 +78,16 @@ StatusOr<TracedModel> BuildCausalLm(const ModelConfig& config, const CausalLmOpt
             .Named("key_mask");
   }
 
+  if (options.segment_ids_input) {
+    if (inputs.key_mask.defined()) {
+      return InvalidArgument(
+          "segment_ids_input (packed documents) cannot be combined with a "
+          "padding mask (attention_mask_input or mask_pad_token)");
+    }
+    inputs.segment_ids =
+        tracer.Input("segment_ids", ir::DType::kI64, {b, s}, ir::InputRole::kSegmentIds);
+  }
+
   Tensor logits;
   switch (config.family) {
     case ModelFamily::kLlama: logits = LlamaLogits(tracer, config, inputs, options); break;
@@ -102,6 +112,7 @@ StatusOr<TracedModel> BuildCausalLm(const ModelConfig& config, const CausalLmOpt
   model.labels_index = specs.size() + 1;
   model.position_ids_index = specs.size() + 2;
   if (options.attention_mask_input) model.attention_mask_index = specs.size() + 3;
+  if (options.segment_ids_input) model.segment_ids_index = specs.size() + 3;
   return model;
 }
 

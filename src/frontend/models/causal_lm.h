@@ -33,6 +33,10 @@ struct CausalLmOptions {
   bool attention_mask_input = false;
   /// >= 0: the model computes its padding mask itself as input_ids != this id.
   int64_t mask_pad_token = -1;
+  /// Adds a data input segment_ids i64[B, S] (role segment_ids, after the
+  /// others): the document of each token of a packed sequence. Attention then
+  /// stays within documents (segmented_attention). Not with a padding mask.
+  bool segment_ids_input = false;
 };
 
 /// The three data inputs of a causal LM, each [B, S] i64.
@@ -43,6 +47,8 @@ struct CausalLmInputs {
   /// bool[B, 1, 1, S] key padding mask (true = attend); undefined when the
   /// model has none.
   Tensor key_mask;
+  /// i64[B, S] document of each token; undefined when the model has none.
+  Tensor segment_ids;
 };
 
 /// A traced causal LM.
@@ -60,6 +66,8 @@ struct TracedModel {
   size_t position_ids_index = 0;
   /// Index of the attention_mask input; SIZE_MAX when the model has none.
   size_t attention_mask_index = static_cast<size_t>(-1);
+  /// Index of the segment_ids input; SIZE_MAX when the model has none.
+  size_t segment_ids_index = static_cast<size_t>(-1);
 };
 
 /// Traces the causal LM `config` describes (dispatching on config.family).

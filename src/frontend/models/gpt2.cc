@@ -34,7 +34,7 @@ Tensor Norm(Tracer& t, const ModelConfig& c, ir::DType dtype, const std::string&
 
 /// GPT2Attention: fused c_attn, causal attention, c_proj.
 Tensor Attention(Tracer& t, const ModelConfig& c, ir::DType dtype, const Tensor& x,
-                 const Tensor& key_mask) {
+                 const Tensor& key_mask, const Tensor& segment_ids) {
   auto scope = t.Scope("attn");
   const DimExpr b = x.dim(0);
   const DimExpr s = x.dim(1);
@@ -51,6 +51,7 @@ Tensor Attention(Tracer& t, const ModelConfig& c, ir::DType dtype, const Tensor&
   Tensor v = heads_first(parts[2], "v");
   SdpaOptions attn_options{.causal = true};
   if (key_mask.defined()) attn_options.mask = key_mask;
+  if (segment_ids.defined()) attn_options.segment_ids = segment_ids;
   Tensor attn = ScaledDotProductAttention(q, k, v, attn_options).Named("attn");
   attn = Reshape(Transpose(attn, 1, 2), {b, s, h});
   return Conv1D(t, "c_proj", attn, h, h, dtype);
@@ -83,7 +84,7 @@ Tensor Gpt2Logits(Tracer& t, const ModelConfig& c, const CausalLmInputs& in,
     for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
       auto layer = t.Scope(fmt::format("h.{}", i));
       Tensor h = Norm(t, c, o.dtype, "ln_1", x);
-      x = (x + Attention(t, c, o.dtype, h, in.key_mask)).Named("resid");
+      x = (x + Attention(t, c, o.dtype, h, in.key_mask, in.segment_ids)).Named("resid");
       h = Norm(t, c, o.dtype, "ln_2", x);
       x = (x + Mlp(t, c, o.dtype, h)).Named("resid");
     }

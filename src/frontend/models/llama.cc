@@ -40,7 +40,7 @@ RopeOptions RopeOf(const ModelConfig& c) {
 
 /// LlamaAttention: q/k/v projections, RoPE, causal (GQA) attention, o_proj.
 Tensor Attention(Tracer& t, const ModelConfig& c, const CausalLmOptions& o, const Tensor& x,
-                 const Tensor& position_ids, const Tensor& key_mask) {
+                 const Tensor& position_ids, const Tensor& key_mask, const Tensor& segment_ids) {
   auto scope = t.Scope("self_attn");
   const DimExpr b = x.dim(0);
   const DimExpr s = x.dim(1);
@@ -62,6 +62,7 @@ Tensor Attention(Tracer& t, const ModelConfig& c, const CausalLmOptions& o, cons
 
   SdpaOptions attn_options{.causal = true, .enable_gqa = kv_heads != heads};
   if (key_mask.defined()) attn_options.mask = key_mask;
+  if (segment_ids.defined()) attn_options.segment_ids = segment_ids;
   if (!o.ignore_sliding_window) attn_options.sliding_window = c.sliding_window;
   Tensor attn = ScaledDotProductAttention(q, k, v, attn_options).Named("attn");
   // [B, heads, S, D] -> [B, S, heads * D]
@@ -105,7 +106,7 @@ Tensor LlamaLogits(Tracer& t, const ModelConfig& c, const CausalLmInputs& in,
     for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
       auto layer = t.Scope(fmt::format("layers.{}", i));
       Tensor h = Norm(t, c, o, "input_layernorm", x);
-      x = (x + Attention(t, c, o, h, in.position_ids, in.key_mask)).Named("resid");
+      x = (x + Attention(t, c, o, h, in.position_ids, in.key_mask, in.segment_ids)).Named("resid");
       h = Norm(t, c, o, "post_attention_layernorm", x);
       x = (x + Mlp(t, c, o, h)).Named("resid");
     }

@@ -1,4 +1,5 @@
-// apply_rope, scaled_dot_product_attention. Layout [B, H, S, D] as in PyTorch.
+// apply_rope, scaled_dot_product_attention, segmented_attention. Layout
+// [B, H, S, D] as in PyTorch.
 #include <numeric>
 #include <string>
 
@@ -135,6 +136,50 @@ StatusOr<std::vector<TensorType>> SdpaBackwardShape(const ShapeInput& in) {
   return std::vector<TensorType>{in.operand(1), in.operand(2), in.operand(3)};
 }
 
+// segmented_attention(q [B, Hq, S, D], k [B, Hkv, S, D], v [B, Hkv, S, Dv],
+//                     segment_ids int[B, S]) {causal?, scale?} -> [B, Hq, S, Dv]:
+// attention within documents of a packed sequence. A document is a maximal run
+// of equal consecutive segment ids; a query attends only to keys of its own
+// run (and, when causal, not after itself). No [S, S] mask exists: the kernels
+// run the fused attention once per document.
+Status CheckSegmentIds(const ShapeInput& in, const TensorType& q, const TensorType& k,
+                       size_t index) {
+  const TensorType& seg = in.operand(index);
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectInteger(seg, "segment_ids"));
+  AUTOSP_RETURN_IF_ERROR(ops::ExpectRank(seg, 2, "segment_ids"));
+  const DimContext& c = in.dims;
+  AUTOSP_RETURN_IF_ERROR(
+      ops::ExpectDimEqual(c, seg.dims[0], q.dims[0], "batch dims of segment_ids and q"));
+  AUTOSP_RETURN_IF_ERROR(
+      ops::ExpectDimEqual(c, seg.dims[1], q.dims[2], "sequence dims of segment_ids and q"));
+  return ops::ExpectDimEqual(c, seg.dims[1], k.dims[2], "sequence dims of segment_ids and k");
+}
+
+StatusOr<std::vector<TensorType>> SegmentedAttentionShape(const ShapeInput& in) {
+  const std::vector<const TensorType*> operands{in.operands[0], in.operands[1], in.operands[2]};
+  ShapeInput qkv{OpKind::kScaledDotProductAttention, operands, in.attrs, in.dims};
+  AUTOSP_ASSIGN_OR_RETURN(std::vector<TensorType> out, SdpaShape(qkv));
+  AUTOSP_RETURN_IF_ERROR(CheckSegmentIds(in, in.operand(0), in.operand(1), 3));
+  return out;
+}
+
+// segmented_sdpa_forward(q, k, v, segment_ids) -> (out, logsumexp f32[B, Hq, S]).
+StatusOr<std::vector<TensorType>> SegmentedForwardShape(const ShapeInput& in) {
+  AUTOSP_ASSIGN_OR_RETURN(std::vector<TensorType> out, SegmentedAttentionShape(in));
+  const TensorType& q = in.operand(0);
+  out.push_back(TensorType(DType::kF32, {q.dims[0], q.dims[1], q.dims[2]}));
+  return out;
+}
+
+// segmented_sdpa_backward(grad_out, q, k, v, out, logsumexp, segment_ids)
+//   -> (grad_q, grad_k, grad_v)
+StatusOr<std::vector<TensorType>> SegmentedBackwardShape(const ShapeInput& in) {
+  ShapeInput plain{OpKind::kSdpaBackward, in.operands.first(6), in.attrs, in.dims};
+  AUTOSP_ASSIGN_OR_RETURN(std::vector<TensorType> out, SdpaBackwardShape(plain));
+  AUTOSP_RETURN_IF_ERROR(CheckSegmentIds(in, in.operand(1), in.operand(2), 6));
+  return out;
+}
+
 // ---- sequence-parallel layout rules ------------------------------------------
 
 // x [B, H, S, D] and its positions sharded on the same tokens, or neither.
@@ -217,6 +262,20 @@ StatusOr<int64_t> SdpaSeqLayout(const SeqLayoutInput& in) {
     }
   }
   return 2;
+}
+
+// Document boundaries are global: after the all-to-all each rank attends over
+// the whole sequence (for its heads), so it needs every token's segment id.
+// The segment ids are therefore replicated (an input with role segment_ids,
+// which sp-shard-inputs never shards); q, k, v follow attention's rule.
+StatusOr<int64_t> SegmentedSeqLayout(const SeqLayoutInput& in) {
+  if (in.shard(3) != kSeqReplicated) {
+    return ops::SeqMixError(in.node,
+                            "has sequence-sharded segment ids; document boundaries are "
+                            "global, so every rank needs them whole (pass them as an "
+                            "input with role segment_ids, which is never sharded)");
+  }
+  return SdpaSeqLayout(in);
 }
 
 // --- cost ----------------------------------------------------------------------
@@ -309,6 +368,37 @@ OpCost SdpaBackwardCost(const Node& n, const CostTarget& target) {
   return c;
 }
 
+// Segmented attention: FLOPs depend on the document lengths, which only the
+// data knows; the model counts the worst case, one document over the whole
+// sequence. The kernels call the flash kernel once per (batch row, document),
+// so beyond the plain kernel's workspace they hold one row's document results
+// before copying them into place: out and logsumexp (forward), dq, dk, dv (k
+// and v with the query heads) and one more q-sized buffer (backward).
+
+/// Bytes of one batch row of v [B, ...].
+DimExpr RowBytes(const Value* v) {
+  DimExpr b = DimExpr(DTypeSize(v->dtype()));
+  const std::vector<DimExpr>& dims = v->type().dims;
+  for (size_t i = 1; i < dims.size(); ++i) b = b * dims[i];
+  return b;
+}
+
+OpCost SegmentedForwardCost(const Node& n, const CostTarget& target) {
+  OpCost c = SdpaCost(n, target);
+  c.workspace += RowBytes(n.result(0));
+  if (n.num_results() > 1) c.workspace += RowBytes(n.result(1));
+  return c;
+}
+
+OpCost SegmentedBackwardCost(const Node& n, const CostTarget& target) {
+  OpCost c;
+  c.bytes = ops::IoBytes(n);
+  c.flops = AttentionFlops(n, 1, 5);
+  c.workspace = RowBytes(n.operand(1)) * DimExpr(4) + FlashScratch(n, 1, true, target);
+  if (!(RepeatedKvBytes(n, 1) == DimExpr(0))) c.workspace += ops::Bytes(n.operand(1)) * DimExpr(3);
+  return c;
+}
+
 // --- result strides ----------------------------------------------------------------
 
 /// Strides of [B, H, S, D] allocated as [B, S, H, D] and returned transposed.
@@ -371,10 +461,34 @@ void RegisterAttentionOps(OpRegistry& r) {
                         &SdpaBackwardShape, OpTraits{.sequence_mixing = true});
   bwd.schema.num_results = 3;
   r.Register(std::move(bwd));
+  r.Register(MakeOpDef(OpKind::kSegmentedAttention,
+                       "attention within the documents of a packed sequence (runs of equal "
+                       "segment_ids), GQA when KV heads divide Q heads",
+                       {Req("q"), Req("k"), Req("v"), Req("segment_ids")},
+                       {OptAttr("causal", AttrKind::kBool), OptAttr("scale", AttrKind::kFloat)},
+                       &SegmentedAttentionShape, OpTraits{.sequence_mixing = true}));
+  OpDef seg_fwd = MakeOpDef(
+      OpKind::kSegmentedSdpaForward, "segmented_attention that also returns the row logsumexp",
+      {Req("q"), Req("k"), Req("v"), Req("segment_ids")},
+      {OptAttr("causal", AttrKind::kBool), OptAttr("scale", AttrKind::kFloat)},
+      &SegmentedForwardShape, OpTraits{.sequence_mixing = true});
+  seg_fwd.schema.num_results = 2;
+  r.Register(std::move(seg_fwd));
+  OpDef seg_bwd = MakeOpDef(
+      OpKind::kSegmentedSdpaBackward, "segmented attention backward from out and logsumexp",
+      {Req("grad_out"), Req("q"), Req("k"), Req("v"), Req("out"), Req("logsumexp"),
+       Req("segment_ids")},
+      {OptAttr("causal", AttrKind::kBool), OptAttr("scale", AttrKind::kFloat)},
+      &SegmentedBackwardShape, OpTraits{.sequence_mixing = true});
+  seg_bwd.schema.num_results = 3;
+  r.Register(std::move(seg_bwd));
   r.Mutable(OpKind::kApplyRope).seq_layout = &ApplyRopeSeqLayout;
   r.Mutable(OpKind::kScaledDotProductAttention).seq_layout = &SdpaSeqLayout;
   r.Mutable(OpKind::kSdpaForward).seq_layout = &ops::SeqLayoutForwardOnly;
   r.Mutable(OpKind::kSdpaBackward).seq_layout = &ops::SeqLayoutForwardOnly;
+  r.Mutable(OpKind::kSegmentedAttention).seq_layout = &SegmentedSeqLayout;
+  r.Mutable(OpKind::kSegmentedSdpaForward).seq_layout = &ops::SeqLayoutForwardOnly;
+  r.Mutable(OpKind::kSegmentedSdpaBackward).seq_layout = &ops::SeqLayoutForwardOnly;
   // Precision: RoPE angles in fp32, cos / sin cast to x's dtype (HF);
   // attention in the compute dtype (the flash kernels accumulate in fp32;
   // sdpa_forward's logsumexp is f32); the backward takes what it is given.
@@ -382,12 +496,19 @@ void RegisterAttentionOps(OpRegistry& r) {
   r.Mutable(OpKind::kScaledDotProductAttention).precision = PrecisionRule::kLowPrecision;
   r.Mutable(OpKind::kSdpaForward).precision = PrecisionRule::kLowPrecision;
   r.Mutable(OpKind::kSdpaBackward).precision = PrecisionRule::kFollowOperands;
+  r.Mutable(OpKind::kSegmentedAttention).precision = PrecisionRule::kLowPrecision;
+  r.Mutable(OpKind::kSegmentedSdpaForward).precision = PrecisionRule::kLowPrecision;
+  r.Mutable(OpKind::kSegmentedSdpaBackward).precision = PrecisionRule::kFollowOperands;
   // Cost and result strides.
   using ops::SetCostAndStrides;
   SetCostAndStrides(r, OpKind::kApplyRope, &ApplyRopeCost, &LikeFirstOperand);
   SetCostAndStrides(r, OpKind::kScaledDotProductAttention, &SdpaCost, &SdpaStrides);
   SetCostAndStrides(r, OpKind::kSdpaForward, &SdpaForwardCost, &SdpaStrides);
   SetCostAndStrides(r, OpKind::kSdpaBackward, &SdpaBackwardCost, &SdpaBackwardStrides);
+  // The segmented kernels allocate every result dense and copy each document in.
+  SetCostAndStrides(r, OpKind::kSegmentedAttention, &SegmentedForwardCost, &FreshContiguous);
+  SetCostAndStrides(r, OpKind::kSegmentedSdpaForward, &SegmentedForwardCost, &FreshContiguous);
+  SetCostAndStrides(r, OpKind::kSegmentedSdpaBackward, &SegmentedBackwardCost, &FreshContiguous);
 }
 
 }  // namespace autosp::ir

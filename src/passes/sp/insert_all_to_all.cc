@@ -6,7 +6,8 @@
 // [B, H, S/P, D] to head-sharded [B, H/P, S, D] by all_to_all (KV heads
 // replicated first when P does not divide them), a key-side mask that is
 // sequence sharded is all-gathered, a per-head mask keeps this rank's heads,
-// and the output goes back by all_to_all.
+// and the output goes back by all_to_all. segmented_attention (packed
+// documents) gets the same all-to-alls; its segment ids stay replicated.
 //
 // Step 1 checks the precondition: the layouts are those sp-propagate-layouts
 // gives (each node's rule, re-run on its operands' layouts, agrees with its
@@ -89,7 +90,9 @@ class Localizer {
                               Local(shape[static_cast<size_t>(out)], n));
       n->mutable_attrs().Set("shape", Attribute::Dims(shape));
     }
-    if (n->kind() == OpKind::kScaledDotProductAttention && out != kReplicated) return Attention(n);
+    const bool attention =
+        n->kind() == OpKind::kScaledDotProductAttention || n->kind() == OpKind::kSegmentedAttention;
+    if (attention && out != kReplicated) return Attention(n);
     AUTOSP_RETURN_IF_ERROR(sp::Reinfer(n));
     for (size_t r = 0; r < n->num_results(); ++r) sp_.SetShard(n->result(r), out);
     return Status::Ok();
@@ -158,7 +161,9 @@ class Localizer {
       sp_.SetShard(heads, 1);
       n->SetOperand(i, heads);
     }
-    if (n->num_operands() > 3) {
+    // segmented_attention's operand 3, the segment ids, is replicated (its
+    // layout rule): every rank already holds the whole sequence's boundaries.
+    if (n->num_operands() > 3 && n->kind() == OpKind::kScaledDotProductAttention) {
       Value* mask = n->operand(3);
       const int64_t ms = sp_.ShardOf(mask);
       if (ms == 2 || ms == 3) {

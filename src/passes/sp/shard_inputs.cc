@@ -2,7 +2,9 @@
 // graph inputs. Inputs tagged input_ids, labels, position_ids or
 // attention_mask [B, S, ...] are sharded on their sequence dim; S gets the
 // fact "divisible by P". Every other input (parameters included) is
-// replicated. Types stay global (sp-insert-all-to-all makes them per-rank).
+// replicated; so are segment_ids on purpose: document boundaries are global,
+// and after the all-to-all each rank attends over the whole sequence. Types
+// stay global (sp-insert-all-to-all makes them per-rank).
 #include "passes/sp/sp_common.h"
 #include "passes/sp/sp_passes.h"
 

@@ -26,7 +26,8 @@ struct SpPartitionOptions {
 /// Step 1 (shard inputs): inputs tagged input_ids, labels, position_ids and
 ///   attention_mask [B, S, ...] become this rank's contiguous shard [B, S/P, ...]
 ///   (layout {sp: shard(1)}); S gets the fact "divisible by P". Every other
-///   input (parameters included) is replicated.
+///   input (parameters, and segment_ids: document boundaries are global) is
+///   replicated.
 /// Step 2 (propagate): node by node, each op's rule (OpDef::seq_layout) maps
 ///   its operands' layouts to its results' and rewrites shape attributes to
 ///   per-rank sizes; types are re-inferred. An op that mixes positions along

@@ -19,9 +19,19 @@
 //    math path (which materializes the S x S scores, in fp32) computes the
 //    same out / logsumexp / gradients; a fused GPU path is future work.
 //  Causal masks are top-left aligned (query i sees keys j <= i), as ATen's.
+//  - segmented_attention / segmented_sdpa_forward / segmented_sdpa_backward
+//    (packed documents): the same kernels called once per document (a maximal
+//    run of equal segment ids in a batch row) on views of q, k, v, so no
+//    [S, S] mask is built; results are allocated dense and each document's
+//    part copied in. Varlen hook: on CUDA one call of the varlen flash kernel
+//    (at::_flash_attention_forward / _backward with cu_seqlens built from the
+//    same runs) would replace the loop; until then other devices run the math
+//    path per document.
 #include <cmath>
 #include <limits>
 #include <numbers>
+#include <utility>
+#include <vector>
 
 #include <ATen/ATen.h>
 
@@ -189,6 +199,102 @@ Status SdpaBackward(KernelContext& ctx) {
   return Status::Ok();
 }
 
+// --- Segmented attention (packed documents) -------------------------------------
+
+/// [start, end) of every document of every batch row: maximal runs of equal
+/// consecutive segment ids.
+struct Document {
+  int64_t row, start, end;
+};
+
+std::vector<Document> Documents(const at::Tensor& segment_ids) {
+  const at::Tensor ids = segment_ids.to(at::kCPU, at::kLong).contiguous();
+  const int64_t rows = ids.size(0), s = ids.size(1);
+  const int64_t* p = ids.data_ptr<int64_t>();
+  std::vector<Document> docs;
+  for (int64_t b = 0; b < rows; ++b) {
+    const int64_t* row = p + b * s;
+    int64_t start = 0;
+    for (int64_t i = 1; i <= s; ++i) {
+      if (i == s || row[i] != row[start]) {
+        docs.push_back({b, start, i});
+        start = i;
+      }
+    }
+  }
+  return docs;
+}
+
+/// Document `d` of a [B, H, S, ...] or [B, H, S] tensor (a view).
+at::Tensor Part(const at::Tensor& t, const Document& d) {
+  return t.slice(0, d.row, d.row + 1).slice(2, d.start, d.end);
+}
+
+/// (out, logsumexp) of attention within each document.
+std::pair<at::Tensor, at::Tensor> SegmentedForwardImpl(const Attention& a,
+                                                       const at::Tensor& segment_ids) {
+  at::Tensor out = at::empty({a.q.size(0), a.q.size(1), a.q.size(2), a.v.size(3)}, a.q.options());
+  at::Tensor lse =
+      at::empty({a.q.size(0), a.q.size(1), a.q.size(2)}, a.q.options().dtype(at::kFloat));
+  for (const Document& d : Documents(segment_ids)) {
+    at::Tensor o, l;
+    if (a.q.device().is_cpu()) {
+      std::tie(o, l) = at::_scaled_dot_product_flash_attention_for_cpu(
+          Part(a.q, d), Part(a.k, d), Part(a.v, d), 0.0, a.causal, std::nullopt, a.scale);
+    } else {
+      // Varlen hook (see the file comment): the math path, one document at a time.
+      std::tie(o, l) = internal::SdpaMathForward(Part(a.q, d), Part(a.k, d), Part(a.v, d),
+                                                 at::Tensor(), a.causal, Scale(a));
+    }
+    Part(out, d).copy_(o);
+    Part(lse, d).copy_(l);
+  }
+  return {out, lse};
+}
+
+Status SegmentedAttention(KernelContext& ctx) {
+  Attention a = GetAttention(ctx, 0, 4);
+  ctx.Output(SegmentedForwardImpl(a, ctx.input(3)).first);
+  return Status::Ok();
+}
+
+Status SegmentedForward(KernelContext& ctx) {
+  Attention a = GetAttention(ctx, 0, 4);
+  auto [out, lse] = SegmentedForwardImpl(a, ctx.input(3));
+  ctx.Output(std::move(out));
+  ctx.Output(std::move(lse));
+  return Status::Ok();
+}
+
+Status SegmentedBackward(KernelContext& ctx) {
+  const at::Tensor& grad = ctx.input(0);
+  Attention a = GetAttention(ctx, 1, 7);
+  const at::Tensor& out = ctx.input(4);
+  const at::Tensor& lse = ctx.input(5);
+  at::Tensor dq = at::empty(a.q.sizes(), a.q.options());
+  at::Tensor dk = at::empty(a.k.sizes(), a.k.options());
+  at::Tensor dv = at::empty(a.v.sizes(), a.v.options());
+  for (const Document& d : Documents(ctx.input(6))) {
+    at::Tensor gq, gk, gv;
+    if (a.q.device().is_cpu()) {
+      std::tie(gq, gk, gv) = at::_scaled_dot_product_flash_attention_for_cpu_backward(
+          Part(grad, d), Part(a.q, d), Part(a.k, d), Part(a.v, d), Part(out, d), Part(lse, d), 0.0,
+          a.causal, std::nullopt, a.scale);
+    } else {
+      std::tie(gq, gk, gv) =
+          internal::SdpaMathBackward(Part(grad, d), Part(a.q, d), Part(a.k, d), Part(a.v, d),
+                                     Part(out, d), Part(lse, d), at::Tensor(), a.causal, Scale(a));
+    }
+    Part(dq, d).copy_(gq);
+    Part(dk, d).copy_(gk);
+    Part(dv, d).copy_(gv);
+  }
+  ctx.Output(std::move(dq));
+  ctx.Output(SumRepeats(dk, a.repeats));
+  ctx.Output(SumRepeats(dv, a.repeats));
+  return Status::Ok();
+}
+
 }  // namespace
 
 void RegisterAttentionKernels(KernelRegistry& r) {
@@ -196,6 +302,9 @@ void RegisterAttentionKernels(KernelRegistry& r) {
   r.Register(OpKind::kScaledDotProductAttention, &Sdpa);
   r.Register(OpKind::kSdpaForward, &SdpaForward);
   r.Register(OpKind::kSdpaBackward, &SdpaBackward);
+  r.Register(OpKind::kSegmentedAttention, &SegmentedAttention);
+  r.Register(OpKind::kSegmentedSdpaForward, &SegmentedForward);
+  r.Register(OpKind::kSegmentedSdpaBackward, &SegmentedBackward);
 }
 
 namespace internal {

@@ -288,6 +288,27 @@ TEST(CostModelTest, WorkspaceMatchesEveryKernel) {
       EXPECT_LE(std::abs(p->predicted - p->measured), std::max<int64_t>(1024, p->measured / 100))
           << n->ToString() << ": predicted " << p->predicted << " measured " << p->measured;
     }
+    // And isolated packing (segmented_sdpa_forward and its backward), with the
+    // probe's segment ids all 0: one document over the whole sequence, the
+    // case the cost model counts.
+    frontend::CausalLmOptions packed_options;
+    packed_options.segment_ids_input = true;
+    auto packed = frontend::BuildCausalLm(ParseConfig(json), packed_options);
+    ASSERT_TRUE(packed.ok()) << packed.status().ToString();
+    ASSERT_TRUE(autodiff::Differentiate(*packed->graph).ok());
+    int segmented = 0;
+    for (const ir::Node* n : packed->graph->nodes()) {
+      if (n->kind() != ir::OpKind::kSegmentedSdpaForward &&
+          n->kind() != ir::OpKind::kSegmentedSdpaBackward) {
+        continue;
+      }
+      ++segmented;
+      auto p = ProbeNode(*n, {{"B", 2}, {"S", 1024}});
+      ASSERT_TRUE(p.ok()) << p.status().ToString();
+      EXPECT_LE(std::abs(p->predicted - p->measured), std::max<int64_t>(1024, p->measured / 100))
+          << n->ToString() << ": predicted " << p->predicted << " measured " << p->measured;
+    }
+    EXPECT_GT(segmented, 0);
     int probed = 0;
     for (const ir::Node* n : model->graph->nodes()) {
       auto p = ProbeNode(*n, {{"B", 2}, {"S", 1024}});

@@ -116,7 +116,8 @@ graph @shape(%x: f32[2, 3, 8], %y: f32[2, 3, 8], %c4: f32[2, 4, 6, 8]) {
 const char* kAttention = R"(
 graph @attention(%q: f32[2, 4, 6, 8], %k: f32[2, 2, 6, 8], %v: f32[2, 2, 6, 8], %kf: f32[2, 4, 6, 8],
                  %vf: f32[2, 4, 6, 8], %pos: i64[2, 6], %mask: bool[2, 1, 6, 6],
-                 %qs: f32[2, 6, 4, 8], %qw: f32[2, 4, 6, 16], %qkv: f32[2, 6, 96]) {
+                 %qs: f32[2, 6, 4, 8], %qw: f32[2, 4, 6, 16], %qkv: f32[2, 6, 96],
+                 %seg: i64[2, 6]) {
   %qr = apply_rope(%q, %pos) : f32[2, 4, 6, 8]
   %qp = permute(%qs) {dims=[0, 2, 1, 3]} : f32[2, 4, 6, 8]
   %qrp = apply_rope(%qp, %pos) {rope_type="llama3", factor=8.0} : f32[2, 4, 6, 8]
@@ -138,7 +139,12 @@ graph @attention(%q: f32[2, 4, 6, 8], %k: f32[2, 2, 6, 8], %v: f32[2, 2, 6, 8], 
   %dqp, %dkp, %dvp = sdpa_backward(%op, %qp, %kf, %vf, %op, %lsep, %mask) : f32[2, 4, 6, 8], f32[2, 4, 6, 8], f32[2, 4, 6, 8]
   %dqn, %dkn, %dvn = sdpa_backward(%qp, %qn, %k, %v, %onm, %lsenm, %mask) : f32[2, 4, 6, 8], f32[2, 2, 6, 8], f32[2, 2, 6, 8]
   %dqg, %dkg, %dvg = sdpa_backward(%og, %qg, %k, %v, %og, %lseg) {causal=true} : f32[2, 4, 6, 8], f32[2, 2, 6, 8], f32[2, 2, 6, 8]
-  return %qr, %qrp, %a, %ap, %an, %anm, %ag, %o, %lse, %op, %lsep, %on, %lsen, %onm, %lsenm, %og, %lseg, %dqg, %dkg, %dvg, %dq, %dk, %dv, %dqp, %dkp, %dvp, %dqn, %dkn, %dvn
+  %sa = segmented_attention(%qg, %k, %v, %seg) {causal=true} : f32[2, 4, 6, 8]
+  %so, %slse = segmented_sdpa_forward(%qp, %k, %v, %seg) {causal=true} : f32[2, 4, 6, 8], f32[2, 4, 6]
+  %sof, %slsef = segmented_sdpa_forward(%q, %kf, %vf, %seg) : f32[2, 4, 6, 8], f32[2, 4, 6]
+  %sdq, %sdk, %sdv = segmented_sdpa_backward(%so, %qp, %k, %v, %so, %slse, %seg) {causal=true} : f32[2, 4, 6, 8], f32[2, 2, 6, 8], f32[2, 2, 6, 8]
+  %sdqf, %sdkf, %sdvf = segmented_sdpa_backward(%qn, %q, %kf, %vf, %sof, %slsef, %seg) : f32[2, 4, 6, 8], f32[2, 4, 6, 8], f32[2, 4, 6, 8]
+  return %qr, %qrp, %a, %ap, %an, %anm, %ag, %o, %lse, %op, %lsep, %on, %lsen, %onm, %lsenm, %og, %lseg, %dqg, %dkg, %dvg, %dq, %dk, %dv, %dqp, %dkp, %dvp, %dqn, %dkn, %dvn, %sa, %so, %slse, %sof, %slsef, %sdq, %sdk, %sdv, %sdqf, %sdkf, %sdvf
 })";
 
 const char* kCreation = R"(
